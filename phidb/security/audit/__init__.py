@@ -1,0 +1,1 @@
+"""Audit log: events in MongoDB's audit schema, an optional filter, and sinks."""
