@@ -16,6 +16,34 @@ from phidb.commands.context import Context
 from phidb.security.authz.privileges import Privilege
 
 Document = dict[str, Any]
+
+# Fields every command may carry that say nothing about what it does.
+GENERIC_FIELDS = frozenset(
+    {
+        "$db",
+        "lsid",
+        "txnNumber",
+        "autocommit",
+        "startTransaction",
+        "$clusterTime",
+        "$readPreference",
+        "readConcern",
+        "writeConcern",
+        "comment",
+        "maxTimeMS",
+        "apiVersion",
+        "apiStrict",
+        "apiDeprecationErrors",
+        "$audit",
+        "$client",
+        "$configServerState",
+        "$gleStats",
+        "$oplogQueryData",
+        "$replData",
+        "clientOperationKey",
+        "mayBypassWriteBlocking",
+    }
+)
 Handler = Callable[[Context, Document], Document]
 PrivilegeFn = Callable[[Context, Document], list[Privilege]]
 
