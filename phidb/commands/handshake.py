@@ -65,7 +65,9 @@ def _hello_reply(ctx: Context, cmd: Document, legacy: bool) -> Document:
         from phidb.security.auth.users import UserStore
 
         db, _, user = mechs_for.partition(".")
-        reply["saslSupportedMechs"] = UserStore(ctx.engine).mechanisms(db, user)
+        user_doc = UserStore(ctx.engine).get(db, user)
+        if user_doc is not None:
+            reply["saslSupportedMechs"] = sorted(user_doc.get("credentials", {}))
     return reply
 
 
