@@ -74,3 +74,10 @@ def granted(grants: list[Privilege], required: Privilege) -> bool:
             if not missing:
                 return True
     return not missing
+
+
+def authenticated_only() -> Privilege:
+    """A requirement every authenticated user meets (no action on any resource), for
+    commands whose check is who the user is, such as `usersInfo` of oneself. The
+    dispatcher has already refused unauthenticated clients before asking."""
+    return Privilege(Resource(), frozenset())
