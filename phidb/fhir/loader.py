@@ -33,7 +33,7 @@ class LoadError(RuntimeError):
 
 @dataclass
 class LoadReport:
-    counts: dict[str, int] = field(default_factory=dict)  # collection -> documents written
+    counts: dict[str, int] = field(default_factory=dict)  # collection -> distinct ids loaded
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     unresolved_references: int = 0
 
@@ -95,7 +95,8 @@ def load_into(db: Any, files: list[Path], batch_size: int, progress: bool) -> Lo
         readable.append(path)
         total += len(entries)
 
-    counts: dict[str, int] = defaultdict(int)
+    # Patient bundles repeat the hospital and practitioner they cite, so count distinct ids.
+    loaded: dict[str, set[str]] = defaultdict(set)
     pending: dict[str, list[pymongo.ReplaceOne[dict[str, Any]]]] = defaultdict(list)
     with tqdm(total=total, unit="res", file=sys.stderr, disable=not progress) as bar:
         for path in readable:
@@ -105,19 +106,15 @@ def load_into(db: Any, files: list[Path], batch_size: int, progress: bool) -> Lo
             local = {**references, **reference_map(entries)}
             for collection, document, unresolved in stored_documents(entries, local):
                 report.unresolved_references += unresolved
+                loaded[collection].add(document["_id"])
                 pending[collection].append(
                     pymongo.ReplaceOne({"_id": document["_id"]}, document, upsert=True)
                 )
                 if len(pending[collection]) >= batch_size:
-                    counts[collection] += _flush(db, collection, pending.pop(collection))
+                    db[collection].bulk_write(pending.pop(collection), ordered=False)
             bar.update(len(entries))
         for collection, ops in pending.items():
-            counts[collection] += _flush(db, collection, ops)
+            db[collection].bulk_write(ops, ordered=False)
 
-    report.counts = dict(counts)
+    report.counts = {collection: len(ids) for collection, ids in loaded.items()}
     return report
-
-
-def _flush(db: Any, collection: str, ops: list[pymongo.ReplaceOne[dict[str, Any]]]) -> int:
-    result = db[collection].bulk_write(ops, ordered=False)
-    return int(result.upserted_count + result.matched_count)
