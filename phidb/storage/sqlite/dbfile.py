@@ -107,6 +107,8 @@ class DatabaseFile:
         return conn
 
     def _open(self) -> sqlcipher3.Connection:
+        # Owner-only from the start; SQLite gives the WAL and shm files the same mode.
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlcipher3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=30.0
         )

@@ -601,7 +601,7 @@ class SQLiteEngine(Engine):
         dbf, meta = found
         # Plan and compile now, so a bad filter or hint fails at the call, not later.
         plan = plan_query(meta, filter, hint, f"{db}.{name}")
-        matcher = compile_filter(filter) if filter else None
+        matcher = compile_filter(filter, deadline) if filter else None
         if plan.index is None:
             rows = self._scan(dbf, meta.table, deadline)
         else:
