@@ -197,6 +197,8 @@ def load_fhir_command(
     except LoadError as e:
         raise click.ClickException(str(e)) from None
 
+    for path, reason in report.skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)
     for collection, count in sorted(report.counts.items()):
         click.echo(f"{collection:24} {count:>8}")
     click.echo(f"{'total':24} {sum(report.counts.values()):>8}")

@@ -148,3 +148,47 @@ def test_load_fhir_refuses_a_missing_path(runner: CliRunner, tmp_path: Path) -> 
     result = runner.invoke(main, ["load-fhir", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_load_fhir_names_skipped_files_and_exits_0_when_something_loaded(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from phidb.fhir import loader
+
+    def fake_load(paths: list[str], uri: str, db: str, **kw: object) -> loader.LoadReport:
+        assert (paths, uri, db) == ([str(tmp_path)], "mongodb://h:1/?tls=true", "fhir")
+        return loader.LoadReport(
+            counts={"Patient": 2, "Observation": 5},
+            skipped=[("bad.json", "not valid JSON (x)")],
+        )
+
+    monkeypatch.setattr(loader, "load_paths", fake_load)
+    monkeypatch.setenv("PHIDB_URI", "mongodb://h:1/?tls=true")
+    result = runner.invoke(main, ["load-fhir", str(tmp_path), "--quiet"])
+
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        f"{'Observation':24} {5:>8}",
+        f"{'Patient':24} {2:>8}",
+        f"{'total':24} {7:>8}",
+    ]
+    assert result.stderr.splitlines() == [
+        "skipped bad.json: not valid JSON (x)",
+        "skipped 1 file(s)",
+    ]
+
+
+def test_load_fhir_exits_1_when_nothing_loaded(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from phidb.fhir import loader
+
+    def fake_load(paths: list[str], uri: str, db: str, **kw: object) -> loader.LoadReport:
+        return loader.LoadReport(skipped=[("a.json", "not a FHIR Bundle (resourceType None)")])
+
+    monkeypatch.setattr(loader, "load_paths", fake_load)
+    result = runner.invoke(main, ["load-fhir", str(tmp_path), "--quiet"])
+
+    assert result.exit_code == 1
+    assert "skipped a.json: not a FHIR Bundle" in result.stderr
+    assert result.stderr.endswith("Error: nothing was loaded\n")

@@ -101,7 +101,11 @@ def load_into(db: Any, files: list[Path], batch_size: int, progress: bool) -> Lo
     with tqdm(total=total, unit="res", file=sys.stderr, disable=not progress) as bar:
         for path in readable:
             # Re-read rather than hold every parsed file from the first pass in memory.
-            entries = bundle_entries(read_bundle(path))
+            try:
+                entries = bundle_entries(read_bundle(path))
+            except BundleError as e:  # changed or removed since the first pass
+                report.skipped.append((str(path), str(e)))
+                continue
             # A bundle's own fullUrls win over another file's, as FHIR resolves them locally.
             local = {**references, **reference_map(entries)}
             for collection, document, unresolved in stored_documents(entries, local):
