@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import scramp
+from auth_fakes import make_context, make_server_state
 from bson.binary import Binary
 from pymongo.auth_shared import MongoCredential, _Cache, _password_digest
 from pymongo.errors import OperationFailure
 from pymongo.synchronous.auth import _authenticate_scram
 
 import phidb.commands  # noqa: F401 - registers the commands
-from auth_fakes import make_context, make_server_state
 from phidb.commands.context import Connection
 from phidb.commands.dispatcher import dispatch
 from phidb.commands.users import create_user

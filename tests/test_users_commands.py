@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from auth_fakes import make_server_state
 
 import phidb.commands  # noqa: F401 - registers the commands
-from auth_fakes import make_server_state
 from phidb.commands.context import Connection
 from phidb.commands.dispatcher import dispatch
 from phidb.security.auth.users import UserStore
@@ -223,3 +223,19 @@ def test_roles_info_lists_builtin_roles_on_request(state: Any) -> None:
     )["roles"][0]
     assert one["isBuiltin"] is True and one["privileges"]
     assert admin.run("clinic", {"rolesInfo": "nope"})["roles"] == []
+
+
+def test_change_that_cannot_be_audited_is_not_made(state: Any) -> None:
+    from phidb.security.audit import AuditWriteError
+
+    admin = Client(state).as_user("root", "admin")
+
+    def failing(*args: Any, **kw: Any) -> None:
+        raise AuditWriteError("disk gone")
+
+    state.audit.record = failing
+    reply = admin.run("clinic", {"createUser": "late", "pwd": PASSWORD, "roles": ["read"]})
+    assert reply["code"] == 1
+    assert UserStore(state.engine).get("clinic", "late") is None
+    assert admin.run("admin", {"dropUser": "root"})["code"] == 1
+    assert UserStore(state.engine).get("admin", "root") is not None

@@ -2,7 +2,8 @@
 revokeRolesFromUser and rolesInfo, with the privileges MongoDB requires for each.
 
 Passwords become SCRAM credentials here and go no further: no reply, log line or
-audit event carries one.
+audit event carries one. Each change is audited after it is validated and before it
+is stored, so a change the audit log could not record never happens.
 """
 
 from __future__ import annotations
@@ -153,8 +154,8 @@ def create_user(ctx: Context, cmd: Document) -> Document:
     }
     if custom_data is not None:
         doc["customData"] = custom_data
+    ctx.audit("createUser", user_param(name, db, roles))  # before the change: see module doc
     store.insert(doc)
-    ctx.audit("createUser", user_param(name, db, roles))
     return {}
 
 
@@ -211,11 +212,11 @@ def update_user(ctx: Context, cmd: Document) -> Document:
     if custom_data is not None:
         doc["customData"] = custom_data
 
-    if not store.replace(doc):
-        raise user_not_found(name, db)
     param = user_param(name, db, doc["roles"])
     param["passwordChanged"] = pwd is not None
     ctx.audit("updateUser", param)
+    if not store.replace(doc):
+        raise user_not_found(name, db)
     return {}
 
 
@@ -227,9 +228,12 @@ def drop_user(ctx: Context, cmd: Document) -> Document:
     """Limitation: connections already logged in as the dropped user keep its
     privileges until they log out or disconnect."""
     name = _name_arg(cmd, "dropUser")
-    if not UserStore(ctx.engine).delete(ctx.db, name):
+    store = UserStore(ctx.engine)
+    if store.get(ctx.db, name) is None:
         raise user_not_found(name, ctx.db)
     ctx.audit("dropUser", {"user": name, "db": ctx.db})
+    if not store.delete(ctx.db, name):
+        raise user_not_found(name, ctx.db)
     return {}
 
 
@@ -252,9 +256,9 @@ def _change_roles(ctx: Context, cmd: Document, field: str, grant: bool) -> Docum
         doc["roles"] = held + [r for r in roles if r not in held]
     else:
         doc["roles"] = [r for r in held if r not in roles]
+    ctx.audit(field, user_param(name, ctx.db, roles))
     if not store.replace(doc):
         raise user_not_found(name, ctx.db)
-    ctx.audit(field, user_param(name, ctx.db, roles))
     return {}
 
 
