@@ -69,6 +69,7 @@ CODE_NAMES: dict[int, str] = {
     40324: "Location40324",
     40352: "Location40352",
     51091: "Location51091",
+    171: "CannotIndexParallelArrays",
 }
 
 BAD_VALUE = 2
