@@ -1,0 +1,318 @@
+"""Read commands: find, getMore, killCursors, count and distinct.
+
+`find` streams from the engine (which uses indexes for the filter) through sort,
+skip, limit and projection into a cursor the client continues with getMore.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from bson.int64 import Int64
+
+from phidb.commands.context import Context
+from phidb.commands.cursors import DEFAULT_FIRST_BATCH
+from phidb.commands.namespaces import (
+    Document,
+    collection_argument,
+    get_bool,
+    get_document,
+    get_int,
+    reject_unknown_fields,
+    require,
+    wrong_type,
+)
+from phidb.commands.registry import command
+from phidb.errors import BAD_VALUE, MongoError
+from phidb.query.filter import compile_filter
+from phidb.query.order import sort_key
+from phidb.query.projection import compile_projection
+from phidb.query.sort import compile_sort, natural_direction, parse_sort
+from phidb.security.authz.privileges import Privilege, on_database, on_namespace
+from phidb.storage.engine import Deadline
+
+FIND_FIELDS = (
+    "filter", "projection", "sort", "hint", "skip", "limit", "batchSize", "singleBatch",
+    "comment", "maxTimeMS", "readConcern", "max", "min", "returnKey", "showRecordId",
+    "tailable", "oplogReplay", "noCursorTimeout", "awaitData", "allowPartialResults",
+    "collation", "allowDiskUse", "let", "readOnce", "allowSpeculativeMajorityRead",
+    "requestResumeToken", "resumeAfter", "startAt", "term", "includeQueryStatsMetrics",
+)  # fmt: skip
+
+
+@dataclass
+class FindSpec:
+    """A parsed find: what to match, in which order, how many, and which fields."""
+
+    collection: str
+    filter: Document
+    projection: Document | None
+    sort: Document | None
+    skip: int
+    limit: int | None  # None or 0: no limit
+    batch_size: int | None
+    single_batch: bool
+    hint: Any
+
+
+def parse_find(db: str, cmd: Document) -> FindSpec:
+    """Validate a find command's arguments as MongoDB does."""
+    reject_unknown_fields(cmd, "find", FIND_FIELDS)
+    coll = collection_argument(cmd, "find", db)
+    filter_spec = get_document(cmd, "find", "filter", {}) or {}
+    projection = get_document(cmd, "find", "projection")
+    sort = get_document(cmd, "find", "sort")
+    skip = get_int(cmd, "find", "skip", minimum=0) or 0
+    limit = get_int(cmd, "find", "limit")
+    batch_size = get_int(cmd, "find", "batchSize", minimum=0)
+    single_batch = get_bool(cmd, "find", "singleBatch")
+    if limit is not None and limit < 0:
+        # The legacy negative limit: one batch of at most |limit| documents.
+        limit, single_batch = -limit, True
+    hint = cmd.get("hint")
+    if hint is not None and not isinstance(hint, str | dict):
+        raise wrong_type("find", "hint", hint, "[string, object]")
+    for flag in ("tailable", "awaitData"):
+        if get_bool(cmd, "find", flag):
+            raise MongoError(
+                BAD_VALUE,
+                "error processing query: tailable cursor requested on non capped collection",
+            )
+    compile_filter(filter_spec)
+    compile_projection(projection, filter_spec)
+    compile_sort(sort)
+    return FindSpec(
+        coll, filter_spec, projection or None, sort or None, skip, limit or None,
+        batch_size, single_batch, hint,
+    )  # fmt: skip
+
+
+def run_find(ctx: Context, db: str, spec: FindSpec, deadline: Deadline) -> Iterator[Document]:
+    """The documents a find returns, lazily where no sort forces reading them all."""
+    projection = compile_projection(spec.projection, spec.filter)
+    docs: Iterator[Document] = (
+        doc for _, doc in ctx.engine.find(db, spec.collection, spec.filter, deadline, spec.hint)
+    )
+    docs = sort_documents(docs, spec.sort, spec.skip + spec.limit if spec.limit else None)
+    stop = spec.skip + spec.limit if spec.limit else None
+    docs = itertools.islice(docs, spec.skip, stop)
+    if projection is not None:
+        docs = (projection.apply(doc) for doc in docs)
+    return docs
+
+
+def sort_documents(
+    docs: Iterator[Document], sort: Document | None, keep: int | None
+) -> Iterator[Document]:
+    """Sort by `sort` (a `{$natural}` sort keeps storage order); with `keep`, only the
+    first `keep` documents are needed, so only those are held in order."""
+    if not sort:
+        return docs
+    if natural_direction(sort) == -1:
+        docs = iter(list(docs)[::-1])
+    if not parse_sort(sort):
+        return docs
+    key = compile_sort(sort)
+    # The running index keeps the sort stable among equal keys.
+    keyed = ((key(doc), n, doc) for n, doc in enumerate(docs))
+    if keep is not None:
+        return (doc for _, _, doc in heapq.nsmallest(keep, keyed, key=lambda t: (t[0], t[1])))
+    return (doc for _, _, doc in sorted(keyed, key=lambda t: (t[0], t[1])))
+
+
+def cursor_reply(cursor_id: int, ns: str, batch: list[Document], first: bool) -> Document:
+    return {
+        "cursor": {
+            "id": Int64(cursor_id),
+            "ns": ns,
+            "firstBatch" if first else "nextBatch": batch,
+        }
+    }
+
+
+def open_cursor(
+    ctx: Context,
+    ns: str,
+    docs: Iterator[Document],
+    batch_size: int | None,
+    single_batch: bool = False,
+) -> Document:
+    """Hand `docs` to the cursor registry and answer with the first batch."""
+    cursor_id, batch = ctx.server.cursors.open(
+        ns, ctx.conn.auth.owner_key(), ctx.conn.connection_id, docs, batch_size, single_batch
+    )
+    return cursor_reply(cursor_id, ns, batch, first=True)
+
+
+def request_deadline(ctx: Context) -> Deadline:
+    """A private copy of the request's deadline, which `release_deadline` lifts.
+
+    Limitation: maxTimeMS bounds the work of the first batch only; getMores on
+    the cursor run without a time limit (MongoDB counts their processing time too).
+    """
+    deadline = Deadline(None)
+    deadline.expires_at = ctx.deadline.expires_at
+    return deadline
+
+
+def release_deadline(deadline: Deadline) -> None:
+    deadline.expires_at = None
+
+
+def _find_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    return [on_namespace(ctx.db, _name_or_empty(cmd, "find"), "find")]
+
+
+def _name_or_empty(cmd: Document, field: str) -> str:
+    value = cmd.get(field)
+    return value if isinstance(value, str) else ""
+
+
+@command("find", privileges=_find_privileges, opcounter="query")
+def find(ctx: Context, cmd: Document) -> Document:
+    spec = parse_find(ctx.db, cmd)
+    deadline = request_deadline(ctx)
+    docs = run_find(ctx, ctx.db, spec, deadline)
+    # batchSize 0 would ask for an empty first batch; the cursor registry reads 0 as
+    # "no count limit", so 0 gets the default first batch instead.
+    batch_size = spec.batch_size or None
+    if spec.limit:
+        batch_size = min(batch_size or DEFAULT_FIRST_BATCH, spec.limit)
+    reply = open_cursor(ctx, f"{ctx.db}.{spec.collection}", docs, batch_size, spec.single_batch)
+    release_deadline(deadline)
+    return reply
+
+
+# -- getMore / killCursors --------------------------------------------------------
+
+
+def cursor_namespace_privilege(db: str, collection: str, action: str) -> Privilege:
+    """The privilege to continue a cursor on `db.collection`: cursors of listCollections
+    and listIndexes live on `$cmd.` namespaces and need those commands' actions."""
+    if collection.startswith("$cmd.listCollections"):
+        return on_database(db, "listCollections")
+    if collection.startswith("$cmd.listIndexes."):
+        return on_namespace(db, collection[len("$cmd.listIndexes.") :], "listIndexes")
+    if collection.startswith("$cmd.aggregate"):
+        return on_database(db, action)
+    return on_namespace(db, collection, action)
+
+
+def _get_more_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    return [cursor_namespace_privilege(ctx.db, _name_or_empty(cmd, "collection"), "find")]
+
+
+@command("getMore", privileges=_get_more_privileges, opcounter="getmore")
+def get_more(ctx: Context, cmd: Document) -> Document:
+    cursor_id = cmd.get("getMore")
+    if not isinstance(cursor_id, Int64):
+        raise wrong_type("getMore", "getMore", cursor_id, "long")
+    collection = require(cmd, "getMore", "collection")
+    if not isinstance(collection, str):
+        raise wrong_type("getMore", "collection", collection, "string")
+    batch_size = get_int(cmd, "getMore", "batchSize", minimum=0)
+    ns = f"{ctx.db}.{collection}"
+    next_id, batch = ctx.server.cursors.get_more(
+        int(cursor_id), ns, ctx.conn.auth.owner_key(), batch_size or None
+    )
+    return cursor_reply(next_id, ns, batch, first=False)
+
+
+def _kill_cursors_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    return [cursor_namespace_privilege(ctx.db, _name_or_empty(cmd, "killCursors"), "killCursors")]
+
+
+@command("killCursors", privileges=_kill_cursors_privileges)
+def kill_cursors(ctx: Context, cmd: Document) -> Document:
+    collection = cmd.get("killCursors")
+    if not isinstance(collection, str):
+        raise wrong_type("killCursors", "killCursors", collection, "string")
+    ids = require(cmd, "killCursors", "cursors")
+    if not isinstance(ids, list):
+        raise wrong_type("killCursors", "cursors", ids, "array")
+    for cid in ids:
+        if not isinstance(cid, Int64):
+            raise wrong_type("killCursors", "cursors", cid, "long")
+    killed, not_found = ctx.server.cursors.kill([int(c) for c in ids], ctx.conn.auth.owner_key())
+    return {
+        "cursorsKilled": [Int64(c) for c in killed],
+        "cursorsNotFound": [Int64(c) for c in not_found],
+        "cursorsAlive": [],
+        "cursorsUnknown": [],
+    }
+
+
+# -- count / distinct -------------------------------------------------------------
+
+
+def _count_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    return [on_namespace(ctx.db, _name_or_empty(cmd, "count"), "find")]
+
+
+def count_matching(ctx: Context, db: str, cmd: Document) -> int:
+    coll = collection_argument(cmd, "count", db)
+    query = get_document(cmd, "count", "query", {}) or {}
+    skip = get_int(cmd, "count", "skip", minimum=0) or 0
+    limit = abs(get_int(cmd, "count", "limit") or 0)
+    hint = cmd.get("hint")
+    compile_filter(query)
+    if not query and hint is None:
+        total = max(0, ctx.engine.count(db, coll) - skip)
+        return min(total, limit) if limit else total
+    matches = (1 for _ in ctx.engine.find(db, coll, query, ctx.deadline, hint))
+    stop = skip + limit if limit else None
+    return sum(itertools.islice(matches, skip, stop))
+
+
+@command("count", privileges=_count_privileges)
+def count(ctx: Context, cmd: Document) -> Document:
+    return {"n": count_matching(ctx, ctx.db, cmd)}
+
+
+def _distinct_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    return [on_namespace(ctx.db, _name_or_empty(cmd, "distinct"), "find")]
+
+
+def values_at(doc: Any, path: list[str]) -> Iterator[Any]:
+    """The values `distinct` collects at `path`: arrays met on the way are searched
+    element by element, and an array at the end gives its elements."""
+    if not path:
+        if isinstance(doc, list):
+            yield from doc
+        else:
+            yield doc
+        return
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        if head in doc:
+            yield from values_at(doc[head], rest)
+    elif isinstance(doc, list):
+        if head.isdigit() and int(head) < len(doc):
+            yield from values_at(doc[int(head)], rest)
+        for element in doc:
+            if isinstance(element, dict) and head in element:
+                yield from values_at(element[head], rest)
+
+
+def distinct_values(ctx: Context, db: str, cmd: Document) -> list[Any]:
+    coll = collection_argument(cmd, "distinct", db)
+    key = require(cmd, "distinct", "key")
+    if not isinstance(key, str):
+        raise wrong_type("distinct", "key", key, "string")
+    query = get_document(cmd, "distinct", "query", {}) or {}
+    compile_filter(query)
+    path = key.split(".")
+    seen: dict[bytes, Any] = {}
+    for _, doc in ctx.engine.find(db, coll, query, ctx.deadline, cmd.get("hint")):
+        for value in values_at(doc, path):
+            seen.setdefault(sort_key(value), value)
+    return [seen[k] for k in sorted(seen)]
+
+
+@command("distinct", privileges=_distinct_privileges)
+def distinct(ctx: Context, cmd: Document) -> Document:
+    return {"values": distinct_values(ctx, ctx.db, cmd)}
