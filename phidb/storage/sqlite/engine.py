@@ -118,6 +118,9 @@ class SQLiteEngine(Engine):
 
     # -- files ---------------------------------------------------------------
     def _open_file(self, db: str, create: bool) -> DatabaseFile | None:
+        dbf = self._files.get(db)  # the common case needs no lock
+        if dbf is not None:
+            return dbf
         with self._lock:
             dbf = self._files.get(db)
             if dbf is not None:

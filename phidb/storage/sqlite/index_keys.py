@@ -18,7 +18,7 @@ from phidb.errors import BAD_VALUE, CANNOT_CREATE_INDEX, DUPLICATE_KEY, MongoErr
 from phidb.query.order import TAG_NULL, TAG_UNDEFINED, descending_key, sort_key
 from phidb.storage.engine import Document
 
-CANNOT_INDEX_PARALLEL_ARRAYS = 171
+CANNOT_INDEX_PARALLEL_ARRAYS = 171  # CannotIndexParallelArrays
 ID_INDEX_NAME = "_id_"
 ID_KEY_PATTERN: Document = {"_id": 1}
 
