@@ -38,9 +38,17 @@ def test_loading_twice_over_tls_leaves_one_copy_with_resolved_references(
     assert first.counts["Organization"] == 102
     assert first.counts["Patient"] == 1
     db = admin["fhir_e2e"]
-    assert db["Organization"].count_documents({}) == 102
-    assert db["Practitioner"].count_documents({}) == 102
-    assert db["Patient"].count_documents({}) == 1
+    stored = {
+        name: [doc["_id"] for doc in db[name].find({}, {"_id": 1})]
+        for name in ("Organization", "Practitioner", "Patient", "Encounter")
+    }
+    assert {name: len(ids) for name, ids in stored.items()} == {
+        "Organization": 102,
+        "Practitioner": 102,
+        "Patient": 1,
+        "Encounter": first.counts["Encounter"],
+    }
+    assert all(len(set(ids)) == len(ids) for ids in stored.values())
     encounter = db["Encounter"].find_one({"_id": "1dfff3f8-3d77-474b-94fa-4c5ef2cc9aa3"})
     assert encounter is not None
     assert encounter["subject"] == {"reference": "Patient/d0368972-8517-4623-907e-920b04f003b6"}
