@@ -63,11 +63,9 @@ from phidb.storage.sqlite.names import (
     db_file_name,
     db_name_from_file,
 )
-from phidb.storage.sqlite.planner import Plan, plan_query
+from phidb.storage.sqlite.planner import plan_query
+from phidb.storage.sqlite.scan import SCAN_CHUNK, collection_scan, index_scan, matching
 
-SCAN_CHUNK = 100  # rows per read statement; also how often the deadline is checked
-_FETCH_CHUNK = 64
-_FETCH_SQL = "SELECT rid, doc FROM {} WHERE rid IN ({})".format("{}", ",".join("?" * _FETCH_CHUNK))
 _INVALID_ID = 53
 
 
@@ -606,104 +604,12 @@ class SQLiteEngine(Engine):
         plan = plan_query(meta, filter, hint, f"{db}.{name}")
         matcher = compile_filter(filter, deadline) if filter else None
         if plan.index is None:
-            rows = self._scan(dbf, meta.table, deadline)
+            rows = collection_scan(dbf, meta.table, deadline)
         else:
-            rows = self._index_scan(dbf, meta, plan, deadline)
+            rows = index_scan(dbf, meta, plan, deadline)
         if matcher is None:
             return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
-        return _matching(rows, matcher)
-
-    def _scan(
-        self, dbf: DatabaseFile, table: str, deadline: Deadline
-    ) -> Iterator[tuple[int, bytes]]:
-        # Chunks by record id: no read transaction or lock is held while the caller
-        # works on a chunk, so a long scan never stalls other readers or writers.
-        sql = f"SELECT rid, doc FROM {table} WHERE rid > ? ORDER BY rid LIMIT {SCAN_CHUNK}"
-        last = -(1 << 63)
-        while True:
-            deadline.check()
-            try:
-                rows = dbf.conn().execute(sql, (last,)).fetchall()
-            except sqlcipher3.OperationalError:
-                return  # the collection was dropped meanwhile
-            if not rows:
-                return
-            yield from rows
-            last = rows[-1][0]
-
-    def _index_scan(
-        self, dbf: DatabaseFile, meta: CollectionMeta, plan: Plan, deadline: Deadline
-    ) -> Iterator[tuple[int, bytes]]:
-        index = plan.index
-        assert index is not None
-        conn = dbf.conn()
-        if index.table is None and len(plan.intervals) == 1 and plan.intervals[0].point:
-            # A point read by _id: one statement finds and fetches the document.
-            yield from conn.execute(
-                f"SELECT rid, doc FROM {meta.table} WHERE id = ?", (plan.intervals[0].point,)
-            ).fetchall()
-            return
-        rids = _candidates(conn, meta, index, plan, deadline)
-        if not rids:
-            return
-        ordered = sorted(rids)
-        if len(ordered) == 1:
-            yield from (
-                dbf.conn()
-                .execute(f"SELECT rid, doc FROM {meta.table} WHERE rid = ?", (ordered[0],))
-                .fetchall()
-            )
-            return
-        sql = _FETCH_SQL.format(meta.table)
-        for start in range(0, len(ordered), _FETCH_CHUNK):
-            deadline.check()
-            chunk = ordered[start : start + _FETCH_CHUNK]
-            params = chunk + [-1] * (_FETCH_CHUNK - len(chunk))
-            try:
-                rows = dbf.conn().execute(sql, params).fetchall()
-            except sqlcipher3.OperationalError:
-                return
-            rows.sort()
-            yield from rows
-
-
-def _candidates(
-    conn: sqlcipher3.Connection,
-    meta: CollectionMeta,
-    index: IndexInfo,
-    plan: Plan,
-    deadline: Deadline,
-) -> set[int]:
-    """Record ids of every index entry within the plan's intervals (once each, so a
-    multikey document is fetched once)."""
-    table, column = (meta.table, "id") if index.table is None else (index.table, "key")
-    rids: set[int] = set()
-    for interval in plan.intervals:
-        if interval.point is not None:
-            cursor = conn.execute(f"SELECT rid FROM {table} WHERE {column} = ?", (interval.point,))
-        elif interval.hi is None:
-            cursor = conn.execute(f"SELECT rid FROM {table} WHERE {column} >= ?", (interval.lo,))
-        else:
-            cursor = conn.execute(
-                f"SELECT rid FROM {table} WHERE {column} >= ? AND {column} < ?",
-                (interval.lo, interval.hi),
-            )
-        while True:
-            deadline.check()
-            rows = cursor.fetchmany(SCAN_CHUNK * 10)
-            if not rows:
-                break
-            rids.update(row[0] for row in rows)
-    return rids
-
-
-def _matching(
-    rows: Iterator[tuple[int, bytes]], matcher: Any
-) -> Iterator[tuple[RecordId, Document]]:
-    for rid, raw in rows:
-        doc = bson.decode(raw, CODEC_OPTIONS)
-        if matcher(doc):
-            yield rid, doc
+        return matching(rows, matcher)
 
 
 def _encode(doc: Document) -> tuple[bytes, bytes]:
