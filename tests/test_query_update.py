@@ -233,8 +233,8 @@ def test_upsert_seed_takes_equalities_only() -> None:
 
 
 @given(
-    st.integers(min_value=-(2**62), max_value=2**62),
-    st.integers(min_value=-(2**62), max_value=2**62),
+    st.integers(min_value=-(2**61), max_value=2**61),
+    st.integers(min_value=-(2**61), max_value=2**61),
 )
 def test_inc_then_inc_by_the_negation_restores_the_number(start: int, delta: int) -> None:
     doc = {"_id": 1, "n": Int64(start)}
