@@ -67,12 +67,11 @@ def parse_find(db: str, cmd: Document) -> FindSpec:
     projection = get_document(cmd, "find", "projection")
     sort = get_document(cmd, "find", "sort")
     skip = get_int(cmd, "find", "skip", minimum=0) or 0
-    limit = get_int(cmd, "find", "limit")
+    # Drivers send a legacy negative limit as `limit: n, singleBatch: true`; the
+    # command itself, like MongoDB's, accepts only limits >= 0.
+    limit = get_int(cmd, "find", "limit", minimum=0)
     batch_size = get_int(cmd, "find", "batchSize", minimum=0)
     single_batch = get_bool(cmd, "find", "singleBatch")
-    if limit is not None and limit < 0:
-        # The legacy negative limit: one batch of at most |limit| documents.
-        limit, single_batch = -limit, True
     hint = cmd.get("hint")
     if hint is not None and not isinstance(hint, str | dict):
         raise wrong_type("find", "hint", hint, "[string, object]")

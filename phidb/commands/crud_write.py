@@ -271,7 +271,8 @@ def update(ctx: Context, cmd: Document) -> Document:
 # -- delete -----------------------------------------------------------------------
 
 
-def run_delete_statement(ctx: Context, db: str, coll: str, stmt: Any) -> int:
+def parse_delete_statement(stmt: Any) -> tuple[Document, int]:
+    """(q, limit) of one `deletes` entry; malformed entries fail the whole command."""
     if not isinstance(stmt, dict):
         raise wrong_type("delete", "deletes", stmt, "object")
     require(stmt, "delete.deletes", "q")
@@ -282,6 +283,11 @@ def run_delete_statement(ctx: Context, db: str, coll: str, stmt: Any) -> int:
         raise MongoError(
             FAILED_TO_PARSE, f"The limit field in delete objects must be 0 or 1. Got {limit}"
         )
+    return query, limit
+
+
+def run_delete_statement(ctx: Context, db: str, coll: str, stmt: Document) -> int:
+    query, limit = parse_delete_statement(stmt)
     compile_filter(query)
     with ctx.engine.batch(db):
         found = ctx.engine.find(db, coll, query, ctx.deadline, stmt.get("hint"))
@@ -308,6 +314,8 @@ def delete(ctx: Context, cmd: Document) -> Document:
     if not isinstance(statements, list):
         raise wrong_type("delete", "deletes", statements, "array")
     ordered = get_bool(cmd, "delete", "ordered", True)
+    for stmt in statements:
+        parse_delete_statement(stmt)
     deleted = 0
     errors: list[tuple[int, MongoError]] = []
     for index, stmt in enumerate(statements):
