@@ -14,10 +14,11 @@ from phidb.errors import MongoError
 from phidb.query import accumulators, numbers
 from phidb.query.expressions import MISSING, Scope, evaluate_in, type_name
 from phidb.query.filter import Deadline, compile_filter
-from phidb.query.order import descending_key, sort_key
+from phidb.query.order import sort_key
 from phidb.query.paths import MISSING as PATH_MISSING
 from phidb.query.paths import lookup as path_lookup
 from phidb.query.reshape import AddFields, Projection, exclude, set_computed, unset_paths
+from phidb.query.sort import compile_sort
 from phidb.query.update_paths import copy_value
 
 Document = dict[str, Any]
@@ -168,28 +169,9 @@ def _sort_keys(spec: Any) -> list[tuple[list[str], int]]:
     return keys
 
 
-def _field_sort_key(doc: Document, parts: list[str], direction: int) -> bytes:
-    # An array sorts by its smallest element ascending and by its largest descending;
-    # a missing field sorts as null.
-    values: list[bytes] = []
-    for value in path_lookup(doc, parts):
-        if isinstance(value, list):
-            values.extend(sort_key(element) for element in value)
-            if not value:
-                values.append(sort_key(None))
-        else:
-            values.append(sort_key(None if value is PATH_MISSING else value))
-    if not values:
-        values.append(sort_key(None))
-    return min(values) if direction > 0 else descending_key(max(values))
-
-
 def _sort(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
-    keys = _sort_keys(spec)
-
-    def key_of(doc: Document) -> tuple[bytes, ...]:
-        return tuple(_field_sort_key(doc, parts, direction) for parts, direction in keys)
-
+    _sort_keys(spec)  # the $sort stage's own error codes, before the shared sort parser
+    key_of = compile_sort(spec)
     return lambda docs: iter(sorted(docs, key=key_of))
 
 
