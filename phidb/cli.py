@@ -6,7 +6,6 @@ non-zero exit (2 for a usage error click finds, 1 for a setting phidb refuses).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -206,7 +205,3 @@ def load_fhir_command(
         click.echo(f"skipped {len(report.skipped)} file(s)", err=True)
     if not report.counts:
         raise click.ClickException("nothing was loaded")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
