@@ -176,8 +176,8 @@ def find(ctx: Context, cmd: Document) -> Document:
     spec = parse_find(ctx.db, cmd)
     deadline = request_deadline(ctx)
     docs = run_find(ctx, ctx.db, spec, deadline)
-    # batchSize 0 would ask for an empty first batch; the cursor registry reads 0 as
-    # "no count limit", so 0 gets the default first batch instead.
+    # Limitation: batchSize 0 asks MongoDB for an empty first batch; the cursor
+    # registry reads 0 as "no count limit", so 0 gets the default first batch.
     batch_size = spec.batch_size or None
     if spec.limit:
         batch_size = min(batch_size or DEFAULT_FIRST_BATCH, spec.limit)
