@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import logging.handlers
 import os
 import signal
 import socket
@@ -72,6 +73,7 @@ class Server:
         self.stopping: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sockets: list[socket.socket] = []
+        self.connections: set[asyncio.Task[None]] = set()
 
     def fail(self, reason: str) -> None:
         """Stop serving because a security part failed (callable from any thread)."""
@@ -128,6 +130,9 @@ class Server:
             task.cancel()
         for sock in self.sockets:
             sock.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*tasks, *self.connections, return_exceptions=True)
 
     async def _reap_cursors(self) -> None:
         while True:
@@ -138,7 +143,9 @@ class Server:
         assert self.loop is not None
         while True:
             sock, _ = await self.loop.sock_accept(listener)
-            asyncio.create_task(self._connection(sock))
+            task = asyncio.create_task(self._connection(sock))
+            self.connections.add(task)
+            task.add_done_callback(self.connections.discard)
 
     async def _wants_tls(self, sock: socket.socket) -> bool:
         """For allowTLS/preferTLS: a connection is TLS if its first byte starts a
@@ -201,9 +208,13 @@ class Server:
 
 
 def _setup_logging(config: ServerConfig) -> None:
-    handler: logging.Handler = (
-        logging.FileHandler(config.log_path) if config.log_path else logging.StreamHandler()
-    )
+    handler: logging.Handler
+    if config.log_destination == "syslog":
+        handler = logging.handlers.SysLogHandler(address="/dev/log")
+    elif config.log_path:
+        handler = logging.FileHandler(config.log_path)
+    else:
+        handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("phidb")
     root.handlers[:] = [handler]
