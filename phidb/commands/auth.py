@@ -1,7 +1,10 @@
-"""Logging in and out: saslStart, saslContinue, logout, connectionStatus, authenticate.
+"""Logging in and out: saslStart, saslContinue, logout, connectionStatus.
 
 A conversation lives on its connection, keyed by conversationId; a successful one
 adds the user to the connection's authorization session. Every attempt is audited.
+
+Limitation: the single-step `authenticate` command (MONGODB-X509) is not implemented,
+so it is CommandNotFound and x.509 clients cannot log in.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from phidb.commands.registry import command, no_privileges
 from phidb.errors import (
     AUTHENTICATION_FAILED,
     BAD_VALUE,
-    MECHANISM_UNAVAILABLE,
     PROTOCOL_ERROR,
     MongoError,
 )
@@ -146,17 +148,3 @@ def connection_status(ctx: Context, cmd: Document) -> Document:
         grants = merge_privileges(p for u in auth.users for p in u.privileges)
         info["authenticatedUserPrivileges"] = [p.to_doc() for p in grants]
     return {"authInfo": info}
-
-
-@command("authenticate", privileges=no_privileges, requires_auth=False)
-def authenticate(ctx: Context, cmd: Document) -> Document:
-    """The single-step login command. SCRAM runs over saslStart instead.
-
-    Limitation: MONGODB-X509 is not implemented yet, so every mechanism here is
-    MechanismUnavailable (334) and x.509 clients cannot log in.
-    """
-    mechanism = cmd.get("mechanism")
-    raise MongoError(
-        MECHANISM_UNAVAILABLE,
-        f"Received authentication for mechanism {mechanism} which is unknown or not enabled",
-    )
