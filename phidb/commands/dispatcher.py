@@ -68,6 +68,7 @@ def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> 
         server.counters.opcounters[spec.opcounter] += 1
 
     ctx = Context(server, conn, db)
+    _refresh_users(ctx)
     _authorize(ctx, spec, cmd)
     if spec.admin_only and db != "admin":
         raise MongoError(UNAUTHORIZED, f"{spec.name} may only be run against the admin database.")
@@ -92,6 +93,25 @@ def _authorize(ctx: Context, spec: CommandSpec, cmd: Document) -> None:
         _deny(
             ctx, spec, cmd, f"not authorized on {ctx.db} to execute command {{ {spec.name}: ... }}"
         )
+
+
+def _refresh_users(ctx: Context) -> None:
+    """Apply user changes (roles granted or revoked, users dropped) to a connection
+    that is already logged in, before its next command is authorized."""
+    from phidb.security.auth import users
+    from phidb.security.authz.roles import authenticated_user
+
+    auth = ctx.conn.auth
+    current = users.generation()
+    if not auth.users or auth.generation == current:
+        return
+    store = users.UserStore(ctx.engine)
+    fresh = []
+    for user in auth.users:
+        doc = store.get(user.db, user.user)
+        if doc is not None:
+            fresh.append(authenticated_user(doc))
+    auth.refresh(fresh, current)
 
 
 def _localhost_exception(ctx: Context, spec: CommandSpec) -> bool:

@@ -62,12 +62,13 @@ def _hello_reply(ctx: Context, cmd: Document, legacy: bool) -> Document:
         reply["compression"] = list(conn.compressors)
     mechs_for = cmd.get("saslSupportedMechs")
     if isinstance(mechs_for, str) and "." in mechs_for:
+        from phidb.security.auth.scram import supported_mechanisms
         from phidb.security.auth.users import UserStore
 
         db, _, user = mechs_for.partition(".")
         user_doc = UserStore(ctx.engine).get(db, user)
         if user_doc is not None:
-            reply["saslSupportedMechs"] = sorted(user_doc.get("credentials", {}))
+            reply["saslSupportedMechs"] = supported_mechanisms(user_doc)
     return reply
 
 

@@ -99,6 +99,10 @@ class Server:
         self.executor.shutdown(wait=True, cancel_futures=True)
         for sock in self.sockets:
             sock.close()
+        checkpoint = getattr(self.state.engine, "checkpoint", None)
+        if checkpoint is not None:
+            with contextlib.suppress(Exception):
+                checkpoint()
         self.state.engine.close()
 
     def bind(self) -> None:
@@ -248,6 +252,7 @@ def serve(config: ServerConfig) -> int:
 
 def start(config: ServerConfig) -> Server:
     """Open every part and bind the listeners, or raise StartupError."""
+    from phidb.security.audit.events import startup_param
     from phidb.security.audit.log import open_audit_log
 
     engine = open_engine(config)
@@ -275,7 +280,7 @@ def start(config: ServerConfig) -> Server:
         raise
     audit.record(
         "startup",
-        {"options": dict(config.parsed)},
+        startup_param(config.parsed),
         0,
         local=(config.bind_ip[0], config.port),
         remote=("", 0),

@@ -20,8 +20,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
-from bson.codec_options import CodecOptions, DatetimeConversion
 from bson.binary import UuidRepresentation
+from bson.codec_options import CodecOptions, DatetimeConversion
 
 from phidb.errors import MAX_TIME_MS_EXPIRED, MongoError
 

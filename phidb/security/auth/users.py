@@ -6,6 +6,7 @@ mechanisms, customData?}`, as MongoDB keeps it; (user, db) is unique.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from typing import Any
 
@@ -19,6 +20,22 @@ USER_EXISTS = 51003  # MongoDB's code for createUser of an existing user
 UserDoc = dict[str, Any]
 
 _UNIQUE_INDEX = {"key": {"user": 1, "db": 1}, "name": "user_1_db_1", "unique": True}
+
+
+# Bumped by every user write, so connections notice that a user they carry was
+# changed or dropped and re-read it before their next command.
+_generation = itertools.count(1)
+_current_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever any user is created, changed or dropped."""
+    return _current_generation
+
+
+def _bump_generation() -> None:
+    global _current_generation
+    _current_generation = next(_generation)
 
 
 def user_id(db: str, user: str) -> str:
@@ -60,6 +77,7 @@ class UserStore:
             if error.code == DUPLICATE_KEY:
                 raise user_exists_error(doc["db"], doc["user"])
             raise error
+        _bump_generation()
 
     def replace(self, doc: UserDoc) -> bool:
         """Replace the stored user with the same _id; False if it no longer exists."""
@@ -67,6 +85,7 @@ class UserStore:
         if found is None:
             return False
         self._engine.replace(USERS_DB, USERS_COLLECTION, found[0], doc)
+        _bump_generation()
         return True
 
     def delete(self, db: str, user: str) -> bool:
@@ -75,6 +94,7 @@ class UserStore:
         if found is None:
             return False
         self._engine.delete(USERS_DB, USERS_COLLECTION, found[0])
+        _bump_generation()
         return True
 
     def _find_one(self, uid: str) -> tuple[int, UserDoc] | None:

@@ -24,6 +24,8 @@ class AuthorizationSession:
 
     def __init__(self) -> None:
         self.users: list[AuthenticatedUser] = []
+        # The user-store generation these users were read at (see `refresh`).
+        self.generation = 0
 
     @property
     def is_authenticated(self) -> bool:
@@ -38,6 +40,12 @@ class AuthorizationSession:
         removed = [u for u in self.users if db is None or u.db == db]
         self.users = [u for u in self.users if u not in removed]
         return removed
+
+    def refresh(self, current: list[AuthenticatedUser], generation: int) -> None:
+        """Replace the users with their current definitions; a dropped user is
+        simply absent from `current` and so is logged out."""
+        self.users = current
+        self.generation = generation
 
     def is_authorized(self, required: list[Privilege]) -> bool:
         """Deny by default: an empty requirement is never satisfied here."""
