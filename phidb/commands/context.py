@@ -59,7 +59,12 @@ class Counters:
     lock: threading.Lock = field(default_factory=threading.Lock)
     opcounters: dict[str, int] = field(
         default_factory=lambda: {
-            "insert": 0, "query": 0, "update": 0, "delete": 0, "getmore": 0, "command": 0,
+            "insert": 0,
+            "query": 0,
+            "update": 0,
+            "delete": 0,
+            "getmore": 0,
+            "command": 0,
         }
     )
     connections_current: int = 0
