@@ -3,6 +3,7 @@ and the asyncio client."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -104,3 +105,43 @@ async def test_async_client_inserts_and_iterates_batches(server: PhidbServer):
         assert await coll.find_one({"_id": 2}) == {"_id": 2, "v": 104}
     finally:
         await client.close()
+
+
+def test_batch_size_zero_returns_an_empty_first_batch_and_an_open_cursor(coll):
+    reply = coll.database.command("find", coll.name, batchSize=0)
+    assert reply["cursor"]["firstBatch"] == []
+    assert reply["cursor"]["id"] != 0
+    more = coll.database.command("getMore", reply["cursor"]["id"], collection=coll.name)
+    assert len(more["cursor"]["nextBatch"]) == 5
+    assert more["cursor"]["id"] == 0
+
+
+def test_dropping_a_collection_closes_its_cursors(admin):
+    coll = admin.cursors_drop.c
+    coll.insert_many([{"i": i} for i in range(10)])
+    reply = coll.database.command("find", "c", batchSize=2)
+    coll.drop()
+    with pytest.raises(OperationFailure) as info:
+        coll.database.command("getMore", reply["cursor"]["id"], collection="c")
+    assert info.value.code == 43
+
+
+def test_max_time_ms_is_a_budget_for_the_whole_cursor(admin):
+    coll = admin.cursors_budget.c
+    coll.insert_many([{"_id": i, "k": "cheap"} for i in range(3)])
+    coll.insert_one({"_id": 3, "k": "slow", "s": "a" * 5000 + "!"})
+    query = {"$or": [{"k": "cheap"}, {"s": {"$regex": "(a+)+$"}}]}
+    reply = coll.database.command("find", "c", filter=query, batchSize=1, maxTimeMS=800)
+    cursor_id = reply["cursor"]["id"]
+    assert [d["_id"] for d in reply["cursor"]["firstBatch"]] == [0]
+    time.sleep(1.0)  # time between batches does not count against the budget
+    more = coll.database.command("getMore", cursor_id, collection="c", batchSize=1)
+    assert [d["_id"] for d in more["cursor"]["nextBatch"]] == [1]
+    # Reaching the slow document exhausts the budget: MaxTimeMSExpired, and the
+    # cursor is gone afterwards.
+    with pytest.raises(OperationFailure) as info:
+        coll.database.command("getMore", cursor_id, collection="c", batchSize=5)
+    assert info.value.code == 50
+    with pytest.raises(OperationFailure) as info:
+        coll.database.command("getMore", cursor_id, collection="c")
+    assert info.value.code == 43

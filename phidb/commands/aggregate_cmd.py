@@ -8,7 +8,7 @@ from typing import Any
 
 from phidb.commands.collections import create_collection
 from phidb.commands.context import Context
-from phidb.commands.crud_read import open_cursor, release_deadline, request_deadline
+from phidb.commands.crud_read import open_cursor, request_deadline
 from phidb.commands.namespaces import (
     Document,
     get_bool,
@@ -215,6 +215,4 @@ def aggregate(ctx: Context, cmd: Document) -> Document:
         write_out(ctx, ctx.db, target, run_aggregate(ctx, ctx.db, coll, pipeline[:-1], deadline))
         return open_cursor(ctx, ns, iter(()), batch_size)
     docs = run_aggregate(ctx, ctx.db, coll, pipeline, deadline)
-    reply = open_cursor(ctx, ns, docs, batch_size)
-    release_deadline(deadline)
-    return reply
+    return open_cursor(ctx, ns, docs, batch_size, deadline=deadline)

@@ -138,6 +138,7 @@ def drop(ctx: Context, cmd: Document) -> Document:
     ns = f"{ctx.db}.{name}"
     if not ctx.engine.drop_collection(ctx.db, name):
         return {}
+    ctx.server.cursors.close_namespace(ns)
     ctx.audit("dropCollection", ns_param(ns))
     return {"nIndexesWas": len(indexes), "ns": ns}
 
@@ -155,6 +156,7 @@ def drop_database(ctx: Context, cmd: Document) -> Document:
     collections = [c.name for c in ctx.engine.list_collections(ctx.db)]
     if not ctx.engine.drop_database(ctx.db):
         return {}
+    ctx.server.cursors.close_namespace(f"{ctx.db}.")
     for name in collections:
         ctx.audit("dropCollection", ns_param(f"{ctx.db}.{name}"))
     ctx.audit("dropDatabase", ns_param(ctx.db))
@@ -196,6 +198,8 @@ def rename_collection(ctx: Context, cmd: Document) -> Document:
     target_existed = collection_exists(ctx, dst_db, dst)
     new_database = not database_exists(ctx, dst_db)
     ctx.engine.rename_collection(src_db, src, dst_db, dst, drop_target)
+    ctx.server.cursors.close_namespace(f"{src_db}.{src}")
+    ctx.server.cursors.close_namespace(f"{dst_db}.{dst}")
     if new_database:
         ctx.audit("createDatabase", ns_param(dst_db))
     if target_existed:

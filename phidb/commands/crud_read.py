@@ -139,27 +139,28 @@ def open_cursor(
     docs: Iterator[Document],
     batch_size: int | None,
     single_batch: bool = False,
+    deadline: Deadline | None = None,
 ) -> Document:
     """Hand `docs` to the cursor registry and answer with the first batch."""
     cursor_id, batch = ctx.server.cursors.open(
-        ns, ctx.conn.auth.owner_key(), ctx.conn.connection_id, docs, batch_size, single_batch
+        ns,
+        ctx.conn.auth.owner_key(),
+        ctx.conn.connection_id,
+        docs,
+        batch_size,
+        single_batch,
+        deadline,
     )
     return cursor_reply(cursor_id, ns, batch, first=True)
 
 
 def request_deadline(ctx: Context) -> Deadline:
-    """A private copy of the request's deadline, which `release_deadline` lifts.
-
-    Limitation: maxTimeMS bounds the work of the first batch only; getMores on
-    the cursor run without a time limit (MongoDB counts their processing time too).
-    """
+    """A private copy of the request's deadline for a cursor's source: the cursor
+    registry keeps it counting down across getMores (MongoDB's maxTimeMS covers the
+    cursor's whole processing time) and stops its clock between batches."""
     deadline = Deadline(None)
     deadline.expires_at = ctx.deadline.expires_at
     return deadline
-
-
-def release_deadline(deadline: Deadline) -> None:
-    deadline.expires_at = None
 
 
 def _find_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
@@ -176,14 +177,11 @@ def find(ctx: Context, cmd: Document) -> Document:
     spec = parse_find(ctx.db, cmd)
     deadline = request_deadline(ctx)
     docs = run_find(ctx, ctx.db, spec, deadline)
-    # Limitation: batchSize 0 asks MongoDB for an empty first batch; the cursor
-    # registry reads 0 as "no count limit", so 0 gets the default first batch.
-    batch_size = spec.batch_size or None
-    if spec.limit:
+    batch_size = spec.batch_size
+    if spec.limit and batch_size != 0:
         batch_size = min(batch_size or DEFAULT_FIRST_BATCH, spec.limit)
-    reply = open_cursor(ctx, f"{ctx.db}.{spec.collection}", docs, batch_size, spec.single_batch)
-    release_deadline(deadline)
-    return reply
+    ns = f"{ctx.db}.{spec.collection}"
+    return open_cursor(ctx, ns, docs, batch_size, spec.single_batch, deadline)
 
 
 # -- getMore / killCursors --------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 import bson
 
 from phidb.errors import CURSOR_NOT_FOUND, UNAUTHORIZED, MongoError
+from phidb.storage.engine import Deadline
 
 Document = dict[str, Any]
 IDLE_TIMEOUT_SECONDS = 600.0
@@ -28,6 +29,10 @@ class Cursor:
     owner: frozenset[tuple[str, str]]
     connection_id: int
     source: Iterator[Document]
+    # maxTimeMS is a budget for the cursor's whole life (find plus getMores): the
+    # deadline the source checks is armed only while a batch is being produced.
+    deadline: Deadline | None = None
+    time_left: float | None = None
     last_used: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
     exhausted: bool = False
@@ -59,6 +64,16 @@ class Cursor:
         self.last_used = time.monotonic()
         return batch
 
+    def pause(self) -> None:
+        """Stop the maxTimeMS clock between batches."""
+        if self.deadline is not None and self.deadline.expires_at is not None:
+            self.time_left = max(0.0, self.deadline.expires_at - time.monotonic())
+            self.deadline.expires_at = None
+
+    def resume(self) -> None:
+        if self.deadline is not None and self.time_left is not None:
+            self.deadline.expires_at = time.monotonic() + self.time_left
+
 
 class CursorRegistry:
     def __init__(self) -> None:
@@ -76,12 +91,22 @@ class CursorRegistry:
         source: Iterator[Document],
         batch_size: int | None,
         single_batch: bool = False,
+        deadline: Deadline | None = None,
     ) -> tuple[int, list[Document]]:
-        """Return (cursor id, first batch); id 0 when nothing is left to fetch."""
-        cursor = Cursor(0, ns, owner, connection_id, source)
-        first = cursor.next_batch(DEFAULT_FIRST_BATCH if batch_size is None else batch_size)
+        """Return (cursor id, first batch); id 0 when nothing is left to fetch.
+
+        `batch_size` None means MongoDB's default first batch (101 documents); 0
+        means an empty first batch with the cursor left open. `deadline` is the
+        one the source checks; it keeps counting down across getMores.
+        """
+        cursor = Cursor(0, ns, owner, connection_id, source, deadline=deadline)
+        if batch_size == 0 and not single_batch:
+            first: list[Document] = []
+        else:
+            first = cursor.next_batch(DEFAULT_FIRST_BATCH if batch_size is None else batch_size)
         if cursor.exhausted or single_batch:
             return 0, first
+        cursor.pause()
         with self._lock:
             while True:
                 cid = secrets.randbits(62) + 1  # positive Int64, never 0
@@ -102,7 +127,14 @@ class CursorRegistry:
                 " namespace",
             )
         with cursor.lock:
-            batch = cursor.next_batch(batch_size)
+            cursor.resume()
+            try:
+                batch = cursor.next_batch(batch_size)
+            except MongoError:
+                self._remove(cursor_id)
+                raise
+            finally:
+                cursor.pause()
         if cursor.exhausted:
             self._remove(cursor_id)
             return 0, batch
@@ -131,6 +163,18 @@ class CursorRegistry:
                 for cid, c in self._cursors.items()
                 if c.connection_id == connection_id and c.owner == owner
             ]
+            for cid in doomed:
+                del self._cursors[cid]
+        return len(doomed)
+
+    def close_namespace(self, ns: str) -> int:
+        """Drop every cursor on `ns` (the collection was dropped or renamed), or on
+        every collection of a database when `ns` is `db.`."""
+        with self._lock:
+            if ns.endswith("."):
+                doomed = [cid for cid, c in self._cursors.items() if c.ns.startswith(ns)]
+            else:
+                doomed = [cid for cid, c in self._cursors.items() if c.ns == ns]
             for cid in doomed:
                 del self._cursors[cid]
         return len(doomed)
