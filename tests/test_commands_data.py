@@ -1,5 +1,6 @@
-"""The data commands in process (real dispatcher and SQLite engine, no network): the
-privileges each declares, the audit events they record, and replies' exact shapes."""
+"""The data commands in process (real dispatcher, encrypted SQLite engine and audit log
+file, no network): the privileges each declares, the audit events they record, and
+replies' exact shapes."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def test_implicit_creation_audits_database_then_collection_once(node):
     node.ok({"insert": "c", "documents": [{"a": 1}]})
     node.ok({"insert": "c", "documents": [{"a": 2}]})
     node.ok({"update": "d", "updates": [{"q": {"k": 1}, "u": {"$set": {"v": 1}}, "upsert": True}]})
-    assert node.audit.events == [
+    assert node.audit_events() == [
         ("createDatabase", {"ns": "test"}, 0),
         ("createCollection", {"ns": "test.c"}, 0),
         ("createCollection", {"ns": "test.d"}, 0),
@@ -99,7 +100,7 @@ def test_index_and_drop_audit_events(node):
     node.ok({"renameCollection": "test.c", "to": "test.e"}, "admin")
     node.ok({"drop": "e"})
     spec = {"v": 2, "key": {"mrn": 1}, "name": "mrn_1"}
-    assert node.audit.events[2:] == [
+    assert node.audit_events()[2:] == [
         ("createIndex", {"ns": "test.c", "indexName": "mrn_1", "indexSpec": spec}, 0),
         ("dropIndex", {"ns": "test.c", "indexName": "mrn_1", "indexSpec": spec}, 0),
         ("renameCollection", {"old": "test.c", "new": "test.e"}, 0),

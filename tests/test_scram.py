@@ -1,15 +1,17 @@
 """SCRAM-SHA-1 and SCRAM-SHA-256 server conversations, driven by pymongo's own
-client-side SCRAM code through the dispatcher (no sockets)."""
+client-side SCRAM code through the real dispatcher, engine and audit log (no sockets)."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import scramp
-from auth_fakes import make_context, make_server_state
 from bson.binary import Binary
+from cmdkit import InProcessServer
 from pymongo.auth_shared import MongoCredential, _Cache, _password_digest
 from pymongo.errors import OperationFailure
 from pymongo.synchronous.auth import _authenticate_scram
@@ -26,13 +28,14 @@ from phidb.security.auth.users import UserStore
 PASSWORD = "correct horse battery staple"
 
 
-class FakeConn:
-    """What pymongo's SCRAM code needs of a connection: `command` and `auth_ctx`."""
+class DispatchConn:
+    """What pymongo's SCRAM code needs of a connection (`command` and `auth_ctx`), sending
+    each command to the real dispatcher on one phidb connection."""
 
     auth_ctx = None
 
-    def __init__(self, state: Any) -> None:
-        self.state = state
+    def __init__(self, srv: InProcessServer) -> None:
+        self.state = srv.state
         self.conn = Connection(7, ("127.0.0.1", 27017), ("127.0.0.1", 50001), is_loopback=True)
         self.sent: list[dict[str, Any]] = []
 
@@ -45,54 +48,57 @@ class FakeConn:
 
 
 @pytest.fixture
-def state() -> Any:
-    st = make_server_state()
+def srv(tmp_path: Path) -> Iterator[InProcessServer]:
+    srv = InProcessServer(tmp_path)
     create_user(
-        make_context(st, "admin"),
+        srv.context("admin"),
         {"createUser": "alice", "pwd": PASSWORD, "roles": ["readWriteAnyDatabase"]},
     )
-    return st
+    yield srv
+    srv.close()
 
 
-def login(state: Any, user: str, password: str, mechanism: str) -> FakeConn:
-    conn = FakeConn(state)
+def login(srv: InProcessServer, user: str, password: str, mechanism: str) -> DispatchConn:
+    conn = DispatchConn(srv)
     cred = MongoCredential(mechanism, "admin", user, password, None, _Cache())
     _authenticate_scram(cred, conn, mechanism)
     return conn
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
-def test_pymongo_logs_in_and_connection_gets_the_user(state: Any, mechanism: str) -> None:
-    conn = login(state, "alice", PASSWORD, mechanism)
+def test_pymongo_logs_in_and_connection_gets_the_user(srv: InProcessServer, mechanism: str) -> None:
+    conn = login(srv, "alice", PASSWORD, mechanism)
     assert conn.conn.auth.user_names() == [{"user": "alice", "db": "admin"}]
     assert conn.conn.auth.role_names() == [{"role": "readWriteAnyDatabase", "db": "admin"}]
     assert conn.sent[0]["mechanism"] == mechanism
     assert len(conn.sent) == 2  # skipEmptyExchange: done after the server-final message
     assert conn.conn.conversations == {}
-    events = state.audit.of("authenticate")
+    events = srv.audit.of("authenticate")
     assert events[-1]["param"] == {"user": "alice", "db": "admin", "mechanism": mechanism}
     assert events[-1]["result"] == 0
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
-def test_wrong_password_and_unknown_user_fail_identically(state: Any, mechanism: str) -> None:
+def test_wrong_password_and_unknown_user_fail_identically(
+    srv: InProcessServer, mechanism: str
+) -> None:
     with pytest.raises(OperationFailure) as wrong:
-        login(state, "alice", "not the password", mechanism)
+        login(srv, "alice", "not the password", mechanism)
     with pytest.raises(OperationFailure) as unknown:
-        login(state, "mallory", PASSWORD, mechanism)
+        login(srv, "mallory", PASSWORD, mechanism)
     assert wrong.value.code == unknown.value.code == 18
     assert str(wrong.value) == str(unknown.value)
     assert (
         wrong.value.details["errmsg"] == unknown.value.details["errmsg"] == "Authentication failed."
     )
-    assert [e["result"] for e in state.audit.of("authenticate")] == [18, 18]
-    assert state.audit.of("authenticate")[1]["param"]["user"] == "mallory"
+    assert [e["result"] for e in srv.audit.of("authenticate")] == [18, 18]
+    assert srv.audit.of("authenticate")[1]["param"]["user"] == "mallory"
 
 
-def test_unknown_user_fails_at_the_same_step_with_a_stable_salt(state: Any) -> None:
+def test_unknown_user_fails_at_the_same_step_with_a_stable_salt(srv: InProcessServer) -> None:
     def first(user: str) -> tuple[str, dict[str, Any]]:
         client = scramp.ScramClient(["SCRAM-SHA-256"], user, "x")
-        conn = FakeConn(state)
+        conn = DispatchConn(srv)
         reply = conn.command(
             "admin",
             {
@@ -114,8 +120,8 @@ def test_unknown_user_fails_at_the_same_step_with_a_stable_salt(state: Any) -> N
     assert dict(kv.split("=", 1) for kv in s1.split(","))["i"] == "15000"
 
 
-def test_unsupported_mechanism_is_mechanism_unavailable(state: Any) -> None:
-    conn = FakeConn(state)
+def test_unsupported_mechanism_is_mechanism_unavailable(srv: InProcessServer) -> None:
+    conn = DispatchConn(srv)
     with pytest.raises(OperationFailure) as err:
         conn.command("admin", {"saslStart": 1, "mechanism": "PLAIN", "payload": Binary(b"")})
     assert err.value.code == 334
@@ -123,17 +129,17 @@ def test_unsupported_mechanism_is_mechanism_unavailable(state: Any) -> None:
     assert "PLAIN" in str(err.value)
 
 
-def test_sasl_continue_with_unknown_conversation_is_protocol_error(state: Any) -> None:
-    conn = FakeConn(state)
+def test_sasl_continue_with_unknown_conversation_is_protocol_error(srv: InProcessServer) -> None:
+    conn = DispatchConn(srv)
     with pytest.raises(OperationFailure) as err:
         conn.command("admin", {"saslContinue": 1, "conversationId": 42, "payload": Binary(b"")})
     assert err.value.code == 17
     assert str(err.value).startswith("No SASL session state found")
 
 
-def test_failed_conversation_is_forgotten(state: Any) -> None:
+def test_failed_conversation_is_forgotten(srv: InProcessServer) -> None:
     client = scramp.ScramClient(["SCRAM-SHA-256"], "alice", "wrong")
-    conn = FakeConn(state)
+    conn = DispatchConn(srv)
     start = conn.command(
         "admin",
         {
@@ -157,9 +163,9 @@ def test_failed_conversation_is_forgotten(state: Any) -> None:
     assert not conn.conn.auth.is_authenticated
 
 
-def test_without_skip_empty_exchange_done_comes_after_an_empty_step(state: Any) -> None:
+def test_without_skip_empty_exchange_done_comes_after_an_empty_step(srv: InProcessServer) -> None:
     client = scramp.ScramClient(["SCRAM-SHA-256"], "alice", PASSWORD)
-    conn = FakeConn(state)
+    conn = DispatchConn(srv)
     start = conn.command(
         "admin",
         {
@@ -186,8 +192,8 @@ def test_without_skip_empty_exchange_done_comes_after_an_empty_step(state: Any) 
     assert conn.conn.auth.user_names() == [{"user": "alice", "db": "admin"}]
 
 
-def test_concurrent_conversations_are_kept_apart(state: Any) -> None:
-    conn = FakeConn(state)
+def test_concurrent_conversations_are_kept_apart(srv: InProcessServer) -> None:
+    conn = DispatchConn(srv)
     clients, cids = [], []
     for _ in range(2):
         client = scramp.ScramClient(
@@ -219,34 +225,32 @@ def test_concurrent_conversations_are_kept_apart(state: Any) -> None:
         assert reply["done"] is True
 
 
-def test_login_closes_cursors_of_the_previous_identity(state: Any) -> None:
-    conn = login(state, "alice", PASSWORD, "SCRAM-SHA-256")
+def test_login_closes_cursors_of_the_previous_identity(srv: InProcessServer) -> None:
+    conn = login(srv, "alice", PASSWORD, "SCRAM-SHA-256")
     owner = conn.conn.auth.owner_key()
-    state.cursors.open("db.c", owner, conn.conn.connection_id, iter([{"a": 1}] * 300), 1)
-    assert len(state.cursors) == 1
-    create_user(
-        make_context(state, "test"), {"createUser": "bob", "pwd": PASSWORD, "roles": ["read"]}
-    )
+    srv.state.cursors.open("db.c", owner, conn.conn.connection_id, iter([{"a": 1}] * 300), 1)
+    assert len(srv.state.cursors) == 1
+    create_user(srv.context("test"), {"createUser": "bob", "pwd": PASSWORD, "roles": ["read"]})
     cred = MongoCredential("SCRAM-SHA-256", "test", "bob", PASSWORD, None, _Cache())
     _authenticate_scram(cred, conn, "SCRAM-SHA-256")
-    assert len(state.cursors) == 0
+    assert len(srv.state.cursors) == 0
     assert conn.conn.auth.user_names() == [
         {"user": "alice", "db": "admin"},
         {"user": "bob", "db": "test"},
     ]
 
 
-def test_logout_removes_the_user_and_audits(state: Any) -> None:
-    conn = login(state, "alice", PASSWORD, "SCRAM-SHA-256")
+def test_logout_removes_the_user_and_audits(srv: InProcessServer) -> None:
+    conn = login(srv, "alice", PASSWORD, "SCRAM-SHA-256")
     assert conn.command("admin", {"logout": 1}) == {"ok": 1.0}
     assert not conn.conn.auth.is_authenticated
-    event = state.audit.of("logout")[-1]
+    event = srv.audit.of("logout")[-1]
     assert event["param"]["initialUsers"] == [{"user": "alice", "db": "admin"}]
     assert event["param"]["updatedUsers"] == []
 
 
-def test_connection_status_lists_users_roles_and_privileges(state: Any) -> None:
-    conn = login(state, "alice", PASSWORD, "SCRAM-SHA-256")
+def test_connection_status_lists_users_roles_and_privileges(srv: InProcessServer) -> None:
+    conn = login(srv, "alice", PASSWORD, "SCRAM-SHA-256")
     reply = conn.command("admin", {"connectionStatus": 1, "showPrivileges": True})
     info = reply["authInfo"]
     assert info["authenticatedUsers"] == [{"user": "alice", "db": "admin"}]
@@ -273,8 +277,8 @@ def test_sha1_secret_is_mongodbs_password_digest() -> None:
     assert mongo_sha1_password("user", "pencil") == "1c33006ec1ffd90f9cadcbcc0e118200"
 
 
-def test_supported_mechanisms_follow_the_stored_credentials(state: Any) -> None:
-    doc = UserStore(state.engine).get("admin", "alice")
+def test_supported_mechanisms_follow_the_stored_credentials(srv: InProcessServer) -> None:
+    doc = UserStore(srv.engine).get("admin", "alice")
     assert supported_mechanisms(doc) == ["SCRAM-SHA-1", "SCRAM-SHA-256"]
     assert supported_mechanisms(None) == []
     only256 = {"credentials": {"SCRAM-SHA-256": make_credential("SCRAM-SHA-256", "x", "y")}}

@@ -1,12 +1,14 @@
-"""User management commands through the dispatcher: what they store, what they
-return, which errors and privileges they have, and what they audit."""
+"""User management commands through the real dispatcher, engine and audit log: what
+they store, what they return, which errors and privileges they have, and what they audit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from auth_fakes import make_server_state
+from cmdkit import InProcessServer
 
 import phidb.commands  # noqa: F401 - registers the commands
 from phidb.commands.context import Connection
@@ -18,9 +20,10 @@ PASSWORD = "s3cret-passphrase-for-tests"
 
 
 class Client:
-    def __init__(self, state: Any, loopback: bool = True) -> None:
-        self.state = state
-        self.conn = Connection(3, ("127.0.0.1", 27017), ("127.0.0.1", 40000), is_loopback=loopback)
+    def __init__(self, srv: InProcessServer, loopback: bool = True) -> None:
+        self.state = srv.state
+        remote = ("127.0.0.1", 40000) if loopback else ("192.0.2.7", 40000)
+        self.conn = Connection(3, ("127.0.0.1", 27017), remote, is_loopback=loopback)
 
     def run(self, db: str, cmd: dict[str, Any]) -> dict[str, Any]:
         return dispatch(self.state, self.conn, cmd, db)
@@ -32,15 +35,21 @@ class Client:
 
 
 @pytest.fixture
-def state() -> Any:
-    st = make_server_state()
-    reply = Client(st).run("admin", {"createUser": "root", "pwd": PASSWORD, "roles": ["root"]})
+def fresh(tmp_path: Path) -> Iterator[InProcessServer]:
+    srv = InProcessServer(tmp_path)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def state(fresh: InProcessServer) -> InProcessServer:
+    reply = Client(fresh).run("admin", {"createUser": "root", "pwd": PASSWORD, "roles": ["root"]})
     assert reply == {"ok": 1.0}
-    return st
+    return fresh
 
 
-def test_localhost_exception_allows_only_the_first_create_user() -> None:
-    st = make_server_state()
+def test_localhost_exception_allows_only_the_first_create_user(fresh: InProcessServer) -> None:
+    st = fresh
     anon = Client(st)
     assert anon.run("admin", {"usersInfo": 1})["code"] == 13
     assert anon.run("clinic", {"createUser": "x", "pwd": PASSWORD, "roles": []})["code"] == 13
@@ -57,7 +66,9 @@ def test_localhost_exception_allows_only_the_first_create_user() -> None:
     )
 
 
-def test_created_user_document_is_mongodb_shaped_without_the_password(state: Any) -> None:
+def test_created_user_document_is_mongodb_shaped_without_the_password(
+    state: InProcessServer,
+) -> None:
     admin = Client(state).as_user("root", "admin")
     assert admin.run(
         "clinic",
@@ -78,10 +89,10 @@ def test_created_user_document_is_mongodb_shaped_without_the_password(state: Any
         "db": "clinic",
         "roles": [{"role": "read", "db": "clinic"}],
     }
-    assert PASSWORD not in repr(state.audit.events)
+    assert PASSWORD not in state.audit.text()
 
 
-def test_create_user_errors(state: Any) -> None:
+def test_create_user_errors(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     dup = admin.run("admin", {"createUser": "root", "pwd": PASSWORD, "roles": []})
     assert (dup["code"], dup["errmsg"]) == (51003, 'User "root@admin" already exists')
@@ -101,7 +112,7 @@ def test_create_user_errors(state: Any) -> None:
     assert UserStore(state.engine).get("$external", "CN=x")["credentials"] == {}
 
 
-def test_user_admin_cannot_grant_roles_of_another_database(state: Any) -> None:
+def test_user_admin_cannot_grant_roles_of_another_database(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "ua", "pwd": PASSWORD, "roles": ["userAdmin"]})
     ua = Client(state).as_user("ua", "clinic")
@@ -113,7 +124,7 @@ def test_user_admin_cannot_grant_roles_of_another_database(state: Any) -> None:
     assert state.audit.of("authCheck")[-1]["result"] == 13
 
 
-def test_users_info_hides_credentials_unless_asked(state: Any) -> None:
+def test_users_info_hides_credentials_unless_asked(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     users = admin.run("admin", {"usersInfo": 1})["users"]
     assert [u["user"] for u in users] == ["root"]
@@ -129,7 +140,7 @@ def test_users_info_hides_credentials_unless_asked(state: Any) -> None:
     }
 
 
-def test_users_info_forms(state: Any) -> None:
+def test_users_info_forms(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "n1", "pwd": PASSWORD, "roles": ["read"]})
     admin.run("lab", {"createUser": "n2", "pwd": PASSWORD, "roles": ["read"]})
@@ -143,7 +154,7 @@ def test_users_info_forms(state: Any) -> None:
     assert admin.run("clinic", {"usersInfo": "ghost"})["users"] == []
 
 
-def test_user_may_view_themselves_but_not_others(state: Any) -> None:
+def test_user_may_view_themselves_but_not_others(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "n1", "pwd": PASSWORD, "roles": ["read"]})
     me = Client(state).as_user("n1", "clinic")
@@ -154,7 +165,7 @@ def test_user_may_view_themselves_but_not_others(state: Any) -> None:
     assert me.run("clinic", {"rolesInfo": "readWrite"})["code"] == 13
 
 
-def test_update_user_changes_password_roles_and_audits(state: Any) -> None:
+def test_update_user_changes_password_roles_and_audits(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "n1", "pwd": PASSWORD, "roles": ["read"]})
     old = UserStore(state.engine).get("clinic", "n1")["credentials"]
@@ -171,13 +182,13 @@ def test_update_user_changes_password_roles_and_audits(state: Any) -> None:
         "roles": [{"role": "readWrite", "db": "clinic"}],
         "passwordChanged": True,
     }
-    assert "another-long-password" not in repr(state.audit.events)
+    assert "another-long-password" not in state.audit.text()
     missing = admin.run("clinic", {"updateUser": "ghost", "pwd": "x-long-password"})
     assert (missing["code"], missing["errmsg"]) == (11, "User 'ghost@clinic' not found")
     assert admin.run("clinic", {"updateUser": "n1"})["code"] == 2
 
 
-def test_grant_and_revoke_roles(state: Any) -> None:
+def test_grant_and_revoke_roles(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "n1", "pwd": PASSWORD, "roles": ["read"]})
     assert admin.run("clinic", {"grantRolesToUser": "n1", "roles": ["readWrite", "read"]}) == {
@@ -199,7 +210,7 @@ def test_grant_and_revoke_roles(state: Any) -> None:
     assert admin.run("clinic", {"grantRolesToUser": "ghost", "roles": ["read"]})["code"] == 11
 
 
-def test_drop_user(state: Any) -> None:
+def test_drop_user(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     admin.run("clinic", {"createUser": "n1", "pwd": PASSWORD, "roles": ["read"]})
     assert admin.run("clinic", {"dropUser": "n1"}) == {"ok": 1.0}
@@ -213,7 +224,7 @@ def test_drop_user(state: Any) -> None:
     assert state.audit.of("dropUser")[-1]["param"] == {"user": "n1", "db": "clinic"}
 
 
-def test_roles_info_lists_builtin_roles_on_request(state: Any) -> None:
+def test_roles_info_lists_builtin_roles_on_request(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
     assert admin.run("clinic", {"rolesInfo": 1})["roles"] == []
     listed = admin.run("clinic", {"rolesInfo": 1, "showBuiltinRoles": True})["roles"]
@@ -225,17 +236,16 @@ def test_roles_info_lists_builtin_roles_on_request(state: Any) -> None:
     assert admin.run("clinic", {"rolesInfo": "nope"})["roles"] == []
 
 
-def test_change_that_cannot_be_audited_is_not_made(state: Any) -> None:
-    from phidb.security.audit import AuditWriteError
-
+def test_change_that_cannot_be_audited_is_not_made(state: InProcessServer) -> None:
     admin = Client(state).as_user("root", "admin")
 
-    def failing(*args: Any, **kw: Any) -> None:
-        raise AuditWriteError("disk gone")
-
-    state.audit.record = failing
+    # The audit file is removed from under the server: the real FileSink sees it is no
+    # longer the file it opened, so no event can land and the audit log fails closed.
+    state.audit.path.unlink()
     reply = admin.run("clinic", {"createUser": "late", "pwd": PASSWORD, "roles": ["read"]})
     assert reply["code"] == 1
+    assert "the audit log could not be written" in reply["errmsg"]
+    assert state.audit.log.failure is not None
     assert UserStore(state.engine).get("clinic", "late") is None
     assert admin.run("admin", {"dropUser": "root"})["code"] == 1
     assert UserStore(state.engine).get("admin", "root") is not None
