@@ -1,0 +1,1 @@
+"""phidb's benchmark: phidb, PostgreSQL 15 and SecantusDB on one scaled FHIR workload."""
