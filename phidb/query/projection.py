@@ -76,11 +76,13 @@ def compile_projection(
     computed: list[tuple[list[str], Any]] = []
     positional_path: str | None = None
     explicit_id = False
+    id_included = False
 
     for path, value in fields:
         if path == "_id" or path.startswith("_id."):
             explicit_id = True
         action, argument = _classify(path, value)
+        id_included = id_included or (path == "_id" and action == _INCLUDE)
 
         if action == _POSITIONAL:
             if positional_path is not None:
@@ -107,7 +109,8 @@ def compile_projection(
         else:
             _insert(tree, path, (action, argument))
 
-    inclusion = bool(inclusion)
+    # {_id: 1} with nothing else deciding is an inclusion: it returns only _id.
+    inclusion = id_included if inclusion is None else inclusion
     if inclusion and not explicit_id:
         tree = {"_id": (_INCLUDE, None), **tree}
     positional = _positional_index(positional_path, filter) if positional_path else None
