@@ -40,6 +40,13 @@ def main() -> None:
 @main.command("serve", cls=_RecordingCommand)
 @click.option("-f", "--config", "config_file", metavar="FILE", help="mongod.conf-style YAML.")
 @click.option("--dbpath", help="Data directory.  [default: ./data/db]")
+@click.option(
+    "--journalCommitInterval",
+    "journal_commit_interval",
+    type=int,
+    metavar="MS",
+    help="How often writes are synced to disk, 1-500 ms.  [default: 100]",
+)
 @click.option("--port", type=int, help="Port to listen on, 0-65535.  [default: 27017]")
 @click.option("--bind_ip", help="Comma-separated addresses to listen on.  [default: 127.0.0.1]")
 @click.option("--tlsMode", "tls_mode", type=click.Choice(TLS_MODES), help="[default: requireTLS]")
@@ -106,6 +113,7 @@ def _overrides(params: dict[str, Any]) -> dict[str, Any]:
 
     direct = {
         "dbpath": "storage.dbPath",
+        "journal_commit_interval": "storage.journal.commitIntervalMs",
         "port": "net.port",
         "bind_ip": "net.bindIp",
         "tls_mode": "net.tls.mode",

@@ -31,6 +31,9 @@ class ConfigError(ValueError):
 @dataclass
 class ServerConfig:
     dbpath: str = "./data/db"
+    # How often committed writes are fsynced (mongod's storage.journal.commitIntervalMs);
+    # a write is on disk before this when its writeConcern has j: true.
+    journal_commit_interval_ms: int = 100
     port: int = 27017
     bind_ip: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     tls_mode: str = "requireTLS"
@@ -62,6 +65,7 @@ _SETTINGS: dict[str, tuple[str, tuple[str, ...]]] = {
     "net.tls.CAFile": ("str", ()),
     "net.tls.allowConnectionsWithoutCertificates": ("bool", ()),
     "storage.dbPath": ("str", ()),
+    "storage.journal.commitIntervalMs": ("int", ()),
     "security.authorization": ("str", AUTHORIZATION_VALUES),
     "security.enableEncryption": ("bool", ()),
     "security.encryptionKeyFile": ("str", ()),
@@ -133,6 +137,12 @@ def build_config(
 
     config = ServerConfig(argv=list(argv), parsed=_nested(settings, config_path))
     config.dbpath = settings.get("storage.dbPath", config.dbpath)
+    interval = settings.get("storage.journal.commitIntervalMs", config.journal_commit_interval_ms)
+    if not 1 <= interval <= 500:
+        raise ConfigError(
+            f"storage.journal.commitIntervalMs must be between 1 and 500, not {interval}"
+        )
+    config.journal_commit_interval_ms = interval
     _apply_net(config, settings)
     _apply_security(config, settings)
     _apply_audit(config, settings)

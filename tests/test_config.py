@@ -312,3 +312,27 @@ def test_audit_filter_that_is_not_a_document_is_refused(text: str) -> None:
 def test_audit_filter_as_yaml_mapping_in_file(tmp_path: Path) -> None:
     path = write_conf(tmp_path, "auditLog:\n  filter:\n    atype: createUser\n")
     assert config_from_args([*PLAIN, "-f", path]).audit_filter == {"atype": "createUser"}
+
+
+def test_journal_commit_interval_from_file_and_command_line(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path, "storage:\n  journal:\n    commitIntervalMs: 50\n")
+    assert (
+        config_from_args(
+            ["--config", conf, "--noEncryption", "--tlsMode", "disabled"]
+        ).journal_commit_interval_ms
+        == 50
+    )
+    args = ["--journalCommitInterval", "7", "--noEncryption", "--tlsMode", "disabled"]
+    assert config_from_args(args).journal_commit_interval_ms == 7
+    assert (
+        config_from_args(["--noEncryption", "--tlsMode", "disabled"]).journal_commit_interval_ms
+        == 100
+    )
+
+
+@pytest.mark.parametrize("value", ["0", "501"])
+def test_journal_commit_interval_out_of_range_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="commitIntervalMs must be between 1 and 500"):
+        config_from_args(
+            ["--journalCommitInterval", value, "--noEncryption", "--tlsMode", "disabled"]
+        )

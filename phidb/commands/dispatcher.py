@@ -57,6 +57,17 @@ def _name(cmd: Document) -> str:
     return next(iter(cmd), "") if cmd else ""
 
 
+# mongod counts a write command's statements, not the command: inserting three
+# documents in one insert adds 3 to opcounters.insert.
+_STATEMENT_LISTS = {"insert": "documents", "update": "updates", "delete": "deletes"}
+
+
+def _operations(spec: CommandSpec, cmd: Document) -> int:
+    field = _STATEMENT_LISTS.get(spec.opcounter)
+    statements = cmd.get(field) if field is not None else None
+    return len(statements) if isinstance(statements, list) else 1
+
+
 def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> Document:
     if server.fatal_error:
         raise FatalServerError(server.fatal_error)
@@ -65,7 +76,7 @@ def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> 
     if spec is None:
         raise MongoError(COMMAND_NOT_FOUND, f"no such command: '{name}'")
     with server.counters.lock:
-        server.counters.opcounters[spec.opcounter] += 1
+        server.counters.opcounters[spec.opcounter] += _operations(spec, cmd)
 
     ctx = Context(server, conn, db)
     _refresh_users(ctx)
@@ -75,8 +86,16 @@ def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> 
     ctx.deadline = _deadline(cmd)
 
     reply = spec.handler(ctx, cmd)
+    _journal(ctx, cmd)
     reply["ok"] = 1.0
     return reply
+
+
+def _journal(ctx: Context, cmd: Document) -> None:
+    """writeConcern `j: true` (or `fsync: true`): wait until the writes are on disk."""
+    concern = cmd.get("writeConcern")
+    if isinstance(concern, dict) and (concern.get("j") is True or concern.get("fsync") is True):
+        ctx.engine.flush(ctx.db)
 
 
 def _authorize(ctx: Context, spec: CommandSpec, cmd: Document) -> None:

@@ -4,10 +4,14 @@ worker thread, write the reply. A bad frame costs only this connection."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 import ssl
 from concurrent.futures import Executor
 from typing import Any
+
+from bson.binary import Binary
+from bson.objectid import ObjectId
 
 from phidb.commands.context import Connection, ServerState
 from phidb.commands.dispatcher import FatalServerError, dispatch
@@ -37,6 +41,45 @@ NEVER_COMPRESSED = frozenset(
 OP_QUERY_COMMANDS = frozenset({"hello", "isMaster", "ismaster"})
 UNSUPPORTED_OP_QUERY_COMMAND = 352
 MISSING_DB = 40571
+
+
+# Commands whose work is small and bounded run on the event loop thread itself:
+# handing them to a worker thread costs more than running them. Everything that
+# can take long (scans, sorts, regexes, SCRAM's key derivation, writes that wait
+# for the disk) goes to the worker pool, so it never stalls other connections.
+INLINE_COMMANDS = frozenset(
+    {
+        "hello",
+        "isMaster",
+        "ismaster",
+        "ping",
+        "buildInfo",
+        "buildinfo",
+        "endSessions",
+        "whatsmyuri",
+        "connectionStatus",
+        "getParameter",
+        "getCmdLineOpts",
+        "serverStatus",
+        "getLog",
+        "killCursors",
+    }
+)
+_POINT_KEY_TYPES = (str, int, float, ObjectId, Binary, datetime.datetime)
+
+
+def runs_inline(name: str, cmd: dict[str, Any]) -> bool:
+    """True for the handshake commands and for reads of one document by `_id`
+    (MongoDB's "IDHACK" path: one index probe, at most one document)."""
+    if name in INLINE_COMMANDS:
+        return True
+    if name != "find":
+        return False
+    filter_ = cmd.get("filter")
+    if not isinstance(filter_, dict) or len(filter_) != 1:
+        return False
+    value = filter_.get("_id", filter_)
+    return isinstance(value, _POINT_KEY_TYPES) and not isinstance(value, bool)
 
 
 class ClientConnection:
@@ -128,6 +171,8 @@ class ClientConnection:
                         40413, f"Duplicate field '{identifier}' in the body and a document sequence"
                     ).to_reply()
                 cmd[identifier] = docs
+        if runs_inline(name, cmd):
+            return name, dispatch(self.state, self.conn, cmd, db)
         reply = await loop.run_in_executor(self.executor, dispatch, self.state, self.conn, cmd, db)
         return name, reply
 

@@ -55,7 +55,7 @@ def open_engine(config: ServerConfig) -> Engine:
             raise StartupError(str(exc)) from None
     try:
         os.makedirs(config.dbpath, exist_ok=True)
-        return SQLiteEngine(config.dbpath, master_key)
+        return SQLiteEngine(config.dbpath, master_key, config.journal_commit_interval_ms)
     except Exception as exc:
         raise StartupError(f"cannot open the data in {config.dbpath}: {exc}") from None
 

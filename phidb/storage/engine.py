@@ -180,7 +180,8 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def insert(self, db: str, name: str, docs: list[Document], ordered: bool) -> InsertResult:
         """Insert documents (each already has `_id`), creating the collection if needed.
-        Each successful insert is durable when this returns. With `ordered`, stop at
+        Each successful insert survives a crash of phidb when this returns, and a crash
+        of the machine after the engine's commit interval or `flush`. With `ordered`, stop at
         the first error; otherwise try every document."""
 
     @abc.abstractmethod
@@ -211,6 +212,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def delete(self, db: str, name: str, rid: RecordId) -> None:
         """Remove the document at `rid`. Durable on return."""
+
+    @abc.abstractmethod
+    def flush(self, db: str | None = None) -> None:
+        """Make every acknowledged write of `db` (of all databases when None) survive a
+        crash of the machine, not only of phidb (writeConcern `j: true`)."""
 
     @abc.abstractmethod
     def batch(self, db: str) -> AbstractContextManager[None]:

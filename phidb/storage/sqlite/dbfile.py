@@ -1,5 +1,5 @@
 """One database's SQLCipher file: a connection per thread, a write lock, transactions
-that commit durably (WAL, synchronous=FULL), and the catalog of its collections.
+that commit to the write-ahead log, and the catalog of its collections.
 
 Readers never take the write lock: WAL lets them read the last committed state while
 one writer (per file) appends. `batch` holds the write lock on the calling thread and
@@ -76,6 +76,9 @@ class DatabaseFile:
         self._conns_lock = threading.Lock()
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlcipher3.Connection]] = []
         self._closed = False
+        # Commits since the WAL was last fsynced (see `sync`).
+        self.unsynced = False
+        self._sync_lock = threading.Lock()
         self.catalog: dict[str, CollectionMeta] = {}
         conn = self.conn()
         with self.write_lock:
@@ -127,9 +130,12 @@ class DatabaseFile:
         # Sort and temporary tables stay in memory, so no plaintext temp file appears.
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.execute("PRAGMA journal_mode = WAL")
-        # FULL with WAL syncs the log on every commit: an acknowledged write survives
-        # a crash or a kill -9.
-        conn.execute("PRAGMA synchronous = FULL")
+        # NORMAL with WAL writes every commit to the log before it returns, so an
+        # acknowledged write survives a crash or kill -9 of phidb; `sync` makes the
+        # log survive a crash of the machine too. This is MongoDB's journaling model:
+        # the engine syncs every commitIntervalMs, and a writeConcern with j: true
+        # syncs before the write is acknowledged.
+        conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = OFF")
         return conn
 
@@ -141,6 +147,23 @@ class DatabaseFile:
                     conn.close()
             self._conns = []
         self._state = _ThreadState()
+
+    def sync(self) -> None:
+        """Make every committed write durable on disk (fsync the WAL and the file)."""
+        with self._sync_lock:
+            if not self.unsynced or self._closed:
+                return
+            # Cleared first: a commit landing during the fsync sets it again.
+            self.unsynced = False
+            for suffix in ("-wal", ""):
+                try:
+                    fd = os.open(self.path + suffix, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
 
     def checkpoint(self) -> None:
         """Copy the WAL into the main file (the WAL stays encrypted either way)."""
@@ -181,6 +204,7 @@ class DatabaseFile:
         if commit:
             try:
                 conn.execute("COMMIT")
+                self.unsynced = True
             except BaseException:
                 with contextlib.suppress(sqlcipher3.Error):
                     conn.execute("ROLLBACK")

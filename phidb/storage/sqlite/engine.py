@@ -10,6 +10,7 @@ when encryption is off on purpose.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -66,15 +67,27 @@ from phidb.storage.sqlite.names import (
 from phidb.storage.sqlite.planner import plan_query
 from phidb.storage.sqlite.scan import SCAN_CHUNK, collection_scan, index_scan, matching
 
+log = logging.getLogger("phidb.storage")
+
+# MongoDB's default journal commit interval (storage.journal.commitIntervalMs).
+DEFAULT_COMMIT_INTERVAL_MS = 100
+
 _INVALID_ID = 53
 
 
 class SQLiteEngine(Engine):
     """The storage engine over the files in `dbpath`. Thread-safe."""
 
-    def __init__(self, dbpath: str, master_key: bytes | None) -> None:
+    def __init__(
+        self,
+        dbpath: str,
+        master_key: bytes | None,
+        commit_interval_ms: int = DEFAULT_COMMIT_INTERVAL_MS,
+    ) -> None:
         os.makedirs(dbpath, exist_ok=True)
         self.dbpath = dbpath
+        self._commit_interval = commit_interval_ms / 1000.0
+        self._stop = threading.Event()
         self._lock = threading.Lock()
         self._files: dict[str, DatabaseFile] = {}
         self._keystore: Keystore | None = None
@@ -98,9 +111,33 @@ class SQLiteEngine(Engine):
             dbf = self._open_file(db, create=False)
             if dbf is not None and not dbf.catalog:
                 self._remove_file(db, dbf)
+        self._syncer = threading.Thread(
+            target=self._sync_periodically, name="phidb-journal", daemon=True
+        )
+        self._syncer.start()
+
+    def _sync_periodically(self) -> None:
+        while not self._stop.wait(self._commit_interval):
+            try:
+                self.flush()
+            except OSError as exc:
+                log.critical("cannot sync the data files to disk: %s", exc)
+
+    def flush(self, db: str | None = None) -> None:
+        """fsync the committed writes of `db` (of every database when None)."""
+        with self._lock:
+            files = list(self._files.values()) if db is None else [self._files.get(db)]
+        for dbf in files:
+            if dbf is not None:
+                dbf.sync()
 
     # -- lifecycle -----------------------------------------------------------
     def close(self) -> None:
+        self._stop.set()
+        syncer = getattr(self, "_syncer", None)
+        if syncer is not None and syncer.is_alive():
+            syncer.join()
+        self.flush()
         with self._lock:
             for dbf in self._files.values():
                 dbf.close()
