@@ -94,10 +94,12 @@ def prepare_insert(doc: Any) -> Document:
         raise wrong_type("insert", "documents", doc, "object")
     if "_id" in doc:
         check_id(doc["_id"])
+        if next(iter(doc)) == "_id":
+            return doc
         prepared = {"_id": doc["_id"], **{k: v for k, v in doc.items() if k != "_id"}}
     else:
         prepared = {"_id": ObjectId(), **doc}
-    check_size(prepared)
+    # The engine refuses documents over 16 MiB (BSONObjectTooLarge) as it encodes them.
     return prepared
 
 

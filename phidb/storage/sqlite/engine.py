@@ -22,6 +22,7 @@ import sqlcipher3
 
 from phidb.errors import (
     BAD_VALUE,
+    BSON_OBJECT_TOO_LARGE,
     ILLEGAL_OPERATION,
     INDEX_KEY_SPECS_CONFLICT,
     INDEX_NOT_FOUND,
@@ -500,10 +501,17 @@ class SQLiteEngine(Engine):
         errors: list[tuple[int, MongoError]] = []
         with dbf.transaction():
             _, _, meta = self._ensure_collection(db, name)
+            # Without secondary indexes a document is one INSERT, atomic by itself;
+            # with them, a savepoint keeps a failed document's index entries out.
+            plain = not meta.secondary
+            conn = dbf.conn()
             for i, doc in enumerate(docs):
                 try:
-                    with dbf.operation() as conn:
+                    if plain:
                         self._insert_one(conn, meta, doc, ns)
+                    else:
+                        with dbf.operation() as op_conn:
+                            self._insert_one(op_conn, meta, doc, ns)
                     inserted += 1
                 except MongoError as exc:
                     errors.append((i, exc))
@@ -659,7 +667,7 @@ def _encode(doc: Document) -> tuple[bytes, bytes]:
     raw = bson.encode(doc, codec_options=CODEC_OPTIONS)
     if len(raw) > MAX_DOCUMENT_SIZE:
         raise MongoError(
-            BAD_VALUE,
+            BSON_OBJECT_TOO_LARGE,
             f"object to insert too large. size in bytes: {len(raw)}, max size: {MAX_DOCUMENT_SIZE}",
         )
     return raw, sort_key(id_value)
