@@ -49,12 +49,17 @@ class Cursor:
             if doc is None:
                 self.exhausted = True
                 break
-            doc_size = len(bson.encode(doc))
-            if batch and size + doc_size > MAX_BATCH_BYTES:
-                self._peeked.append(doc)
-                break
+            # A batch always holds at least one document, so sizes are measured
+            # only once a second one arrives: a point read encodes nothing here.
+            if batch:
+                if len(batch) == 1:
+                    size = len(bson.encode(batch[0]))
+                doc_size = len(bson.encode(doc))
+                if size + doc_size > MAX_BATCH_BYTES:
+                    self._peeked.append(doc)
+                    break
+                size += doc_size
             batch.append(doc)
-            size += doc_size
         if not self.exhausted and not self._peeked:
             nxt = next(self.source, None)
             if nxt is None:
@@ -143,7 +148,11 @@ class CursorRegistry:
     def kill(
         self, cursor_ids: list[int], owner: frozenset[tuple[str, str]]
     ) -> tuple[list[int], list[int]]:
-        """Returns (killed, not found). Another user's cursor counts as not found."""
+        """Returns (killed, not found). Another user's cursor counts as not found.
+
+        Limitation: that holds for every caller, root included; MongoDB instead fails the
+        command with Unauthorized, or lets a holder of `killAnyCursor` kill the cursor.
+        """
         killed, not_found = [], []
         for cid in cursor_ids:
             with self._lock:
