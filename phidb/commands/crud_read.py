@@ -81,7 +81,7 @@ def parse_find(db: str, cmd: Document) -> FindSpec:
                 BAD_VALUE,
                 "error processing query: tailable cursor requested on non capped collection",
             )
-    compile_filter(filter_spec)
+    # The filter is checked by the engine, which compiles it as the find starts.
     compile_projection(projection, filter_spec)
     compile_sort(sort)
     return FindSpec(
