@@ -100,6 +100,7 @@ class QueryPlan:
     index_name: str | None = None
     key_pattern: Document | None = None
     index_bounds: Document | None = None
+    multi_key: bool = False  # the index holds an entry per array element of some document
 
     def winning_plan(self) -> Document:
         if self.stage == "IXSCAN":
@@ -109,7 +110,7 @@ class QueryPlan:
                     "stage": "IXSCAN",
                     "keyPattern": self.key_pattern,
                     "indexName": self.index_name,
-                    "isMultiKey": False,
+                    "isMultiKey": self.multi_key,
                     "direction": "forward",
                     "indexBounds": self.index_bounds or {},
                 },

@@ -44,7 +44,9 @@ class Plan:
     def query_plan(self) -> QueryPlan:
         if self.index is None:
             return QueryPlan("COLLSCAN")
-        return QueryPlan("IXSCAN", self.index.name, dict(self.index.key), self.bounds)
+        return QueryPlan(
+            "IXSCAN", self.index.name, dict(self.index.key), self.bounds, self.index.multikey
+        )
 
 
 def successor(key: bytes) -> bytes | None:
