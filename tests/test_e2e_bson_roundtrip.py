@@ -31,9 +31,7 @@ PROPERTY = settings(
 # BSON strings are UTF-8 (no lone surrogates); keys are C strings (no NUL).
 text_chars = st.characters(codec="utf-8")
 key_chars = st.characters(codec="utf-8", exclude_characters="\x00")
-keys = st.text(key_chars, min_size=1, max_size=8).filter(
-    lambda k: not k.startswith("$")
-)
+keys = st.text(key_chars, min_size=1, max_size=8).filter(lambda k: not k.startswith("$"))
 INT64_EDGES = [-(2**63), 2**63 - 1, -(2**31) - 1, 2**31, 0, -1]
 int32s = st.integers(-(2**31), 2**31 - 1)
 int64s = st.one_of(st.sampled_from(INT64_EDGES), st.integers(-(2**63), 2**63 - 1)).map(Int64)
