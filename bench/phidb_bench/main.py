@@ -311,7 +311,7 @@ def run(plan: Plan, work: Path) -> Results:
             plan.tax_clients,
             "tax",
         )
-    scale_workloads = [w for w in ("point_read", "indexed_query") if w in plan.workloads]
+    scale_workloads: list[str] = [w for w in ("point_read", "indexed_query") if w in plan.workloads]
     for size in plan.scale_sizes:
         for system in plan.systems:
             bench_system(

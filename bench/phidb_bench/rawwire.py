@@ -193,9 +193,9 @@ class RawSession:
         elif op == "indexed":
             frames = [self.ssn[k], self.latest[k]]
         elif op == "update":
-            frame, offset = self.update[k]
-            frame[offset : offset + 32] = timestamp(counter).encode()
-            frames = [bytes(frame)]
+            template, offset = self.update[k]
+            template[offset : offset + 32] = timestamp(counter).encode()
+            frames = [bytes(template)]
         else:
             raise ValueError(f"the raw generator has no {op!r} operation")
         for frame in frames:

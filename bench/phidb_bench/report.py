@@ -207,12 +207,12 @@ def write_plots(data: dict[str, Any], folder: Path) -> list[Path]:
         lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in scale:
             lines[f"{r['system']}/{r['client']}/{r['name']}"].append(r)
-        for label, points in sorted(lines.items()):
-            points.sort(key=lambda r: r["patients"])
-            xs = [r["patients"] for r in points]
-            axes[0][0].plot(xs, [r["p50_ms"] for r in points], marker="o", label=label)
-            axes[0][1].plot(xs, [r["p99_ms"] for r in points], marker="o", label=label)
-            axes[0][2].plot(xs, [r["server_rss_mb"] for r in points], marker="o", label=label)
+        for label, line in sorted(lines.items()):
+            line.sort(key=lambda r: r["patients"])
+            xs = [r["patients"] for r in line]
+            axes[0][0].plot(xs, [r["p50_ms"] for r in line], marker="o", label=label)
+            axes[0][1].plot(xs, [r["p99_ms"] for r in line], marker="o", label=label)
+            axes[0][2].plot(xs, [r["server_rss_mb"] for r in line], marker="o", label=label)
         for ax, title in zip(axes[0], ("p50 ms", "p99 ms", "server RSS MB"), strict=True):
             ax.set_xscale("log")
             ax.set_xlabel("patients")
