@@ -14,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from pymongo import MongoClient
 
 from harness import PhidbServer, dev_certs, make_server
 from phidb.certs import DevCerts
+
+# On a loaded two-core machine one example can take far longer than usual; the
+# properties are about results, not speed, so no per-example deadline.
+settings.register_profile("phidb", deadline=None)
+settings.load_profile("phidb")
 
 
 @pytest.fixture(scope="session")
