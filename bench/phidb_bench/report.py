@@ -187,7 +187,8 @@ def write_plots(data: dict[str, Any], folder: Path) -> list[Path]:
                 row[col].set_xscale("log", base=2)
                 row[col].set_xlabel("clients")
                 row[col].grid(alpha=0.3)
-        axes[0][0].legend(fontsize=7)
+        widest = max(range(len(workloads)), key=lambda c: len(series[workloads[c]]))
+        axes[0][widest].legend(fontsize=7)
         fig.suptitle(f"throughput and p99 per workload (commit {data['commit'][:12]})")
         fig.tight_layout()
         path = folder / "workloads.png"
