@@ -2,8 +2,8 @@
 ranges of encoded keys to scan in it.
 
 Bounds come from equality, `$in` of scalars and type-bracketed ranges on an index's
-leading field, at the top level or inside a top-level `$and`. They only narrow the
-candidates: every candidate is still checked against the whole filter.
+leading field, at the top level, inside a top-level `$and` or inside an `$elemMatch`.
+They only narrow the candidates: every candidate is still checked against the whole filter.
 """
 
 from __future__ import annotations
@@ -120,6 +120,12 @@ def _conditions(filter: Document, path: str) -> list[Any]:
             for clause in value:
                 if isinstance(clause, dict):
                     found.extend(_conditions(clause, path))
+        elif path.startswith(name + ".") and isinstance(value, dict):
+            # {a: {$elemMatch: {b: v}}} matches only documents with an element whose b
+            # matches v, so the bounds of v on the index over a.b hold every match.
+            inner = value.get("$elemMatch")
+            if isinstance(inner, dict):
+                found.extend(_conditions(inner, path[len(name) + 1 :]))
     return found
 
 
