@@ -200,4 +200,7 @@ class ClientConnection:
         if compressor_id is not None and name not in NEVER_COMPRESSED:
             frame = frames.compress(frame, compressor_id)
         self.writer.write(frame)
-        await self.writer.drain()
+        # Wait for the socket only when the transport is holding back data: a reply
+        # that the kernel took at once needs no drain.
+        if self.writer.transport.get_write_buffer_size():
+            await self.writer.drain()
