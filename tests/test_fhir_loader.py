@@ -1,15 +1,21 @@
-"""FHIR Bundle loading: ids, collections, references and batching, on the shipped sample."""
+"""FHIR Bundle loading: ids, collections, references and batching, on the shipped sample.
+
+The loading tests drive `load_into` with a real pymongo Database on a real phidb server.
+"""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import ReplaceOne
+from pymongo import MongoClient, monitoring
+from pymongo.database import Database
 
+from harness import PhidbServer
 from phidb.fhir.bundle import (
     BundleError,
     bundle_entries,
@@ -45,6 +51,8 @@ SAMPLE_COUNTS = {
     "AllergyIntolerance": 8,
     "ImagingStudy": 5,
 }
+# Every entry is sent as one upsert, so the copies count too: 162 - 102 extra of each type.
+SAMPLE_ENTRIES = sum(SAMPLE_COUNTS.values()) + 2 * (162 - 102)
 
 
 def references_in(value: Any) -> list[str]:
@@ -56,31 +64,56 @@ def references_in(value: Any) -> list[str]:
     return []
 
 
-class FakeCollection:
-    """Applies ReplaceOne upserts to a dict, as a server would, and records each batch."""
+class UpdateRecorder(monitoring.CommandListener):
+    """Notes each `update` command the client sends: (database, collection, statements, ordered)."""
 
-    def __init__(self, batches: list[tuple[str, int, bool]], name: str) -> None:
-        self.docs: dict[str, dict[str, Any]] = {}
-        self.batches = batches
-        self.name = name
-
-    def bulk_write(self, ops: list[ReplaceOne[Any]], ordered: bool) -> Any:
-        self.batches.append((self.name, len(ops), ordered))
-        for op in ops:
-            doc = op._doc
-            assert op._filter == {"_id": doc["_id"]} and op._upsert is True
-            self.docs[doc["_id"]] = doc
-        return None
-
-
-class FakeDatabase(dict[str, FakeCollection]):
     def __init__(self) -> None:
-        super().__init__()
-        self.batches: list[tuple[str, int, bool]] = []
+        self.updates: list[tuple[str, str, list[dict[str, Any]], bool]] = []
 
-    def __missing__(self, name: str) -> FakeCollection:
-        self[name] = FakeCollection(self.batches, name)
-        return self[name]
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update":
+            cmd = event.command
+            self.updates.append(
+                (event.database_name, cmd["update"], list(cmd["updates"]), cmd["ordered"])
+            )
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def recorder() -> UpdateRecorder:
+    return UpdateRecorder()
+
+
+@pytest.fixture(scope="module")
+def client(server: PhidbServer, recorder: UpdateRecorder) -> MongoClient[Any]:
+    return server.admin_client(event_listeners=[recorder])
+
+
+@pytest.fixture
+def db(client: MongoClient[Any]) -> Database[Any]:
+    """A database of its own for each test, on the module's shared server."""
+    return client[f"fhir_{uuid.uuid4().hex[:12]}"]
+
+
+def batches_for(recorder: UpdateRecorder, db: Database[Any]) -> list[tuple[str, int, bool]]:
+    return [
+        (coll, len(ops), ordered)
+        for name, coll, ops, ordered in recorder.updates
+        if name == db.name
+    ]
+
+
+def stored_counts(db: Database[Any]) -> dict[str, int]:
+    return {name: db[name].count_documents({}) for name in db.list_collection_names()}
+
+
+def update_opcount(admin: MongoClient[Any]) -> int:
+    return int(admin.admin.command("serverStatus")["opcounters"]["update"])
 
 
 def test_patient_bundle_entries_keep_resource_ids_and_types() -> None:
@@ -123,7 +156,9 @@ def test_references_across_bundles_resolve_with_a_global_map() -> None:
     assert "#coverage" in every
 
 
-def test_reference_to_a_later_file_resolves_through_the_first_pass(tmp_path: Path) -> None:
+def test_reference_to_a_later_file_resolves_through_the_first_pass(
+    tmp_path: Path, db: Database[Any]
+) -> None:
     patient = {
         "resourceType": "Bundle",
         "type": "transaction",
@@ -147,15 +182,16 @@ def test_reference_to_a_later_file_resolves_through_the_first_pass(tmp_path: Pat
     }
     (tmp_path / "a_patient.json").write_text(json.dumps(patient))
     (tmp_path / "b_hospital.json").write_text(json.dumps(hospital))
-    db = FakeDatabase()
 
     report = load_into(db, find_bundle_files([str(tmp_path)]), 1000, progress=False)
 
-    stored = db["Patient"].docs["p1"]
+    stored = db["Patient"].find_one({"_id": "p1"})
+    assert stored is not None
     assert stored["managingOrganization"] == {"reference": "Organization/o1"}
     assert stored["generalPractitioner"] == [{"reference": "urn:uuid:missing"}]
     assert report.unresolved_references == 1
     assert report.counts == {"Patient": 1, "Organization": 1}
+    assert stored_counts(db) == {"Patient": 1, "Organization": 1}
 
 
 def test_rewriting_does_not_change_the_parsed_bundle() -> None:
@@ -220,24 +256,32 @@ def test_find_bundle_files_walks_folders_recursively(tmp_path: Path) -> None:
     assert found == [tmp_path / "a/b/two.json", tmp_path / "a/one.json", tmp_path / "three.json"]
 
 
-def test_loading_the_sample_writes_every_resource_once_in_batches(tmp_path: Path) -> None:
+def test_loading_the_sample_writes_every_resource_once_in_batches(
+    tmp_path: Path, db: Database[Any], recorder: UpdateRecorder, admin: MongoClient[Any]
+) -> None:
     bad = tmp_path / "broken.json"
     bad.write_text("{")
-    db = FakeDatabase()
+    before = update_opcount(admin)
 
     report = load_into(db, [*find_bundle_files([str(SAMPLE)]), bad], 1000, progress=False)
 
     assert report.counts == SAMPLE_COUNTS
-    assert {name: len(coll.docs) for name, coll in db.items()} == SAMPLE_COUNTS
+    assert stored_counts(db) == SAMPLE_COUNTS
     assert report.skipped == [(str(bad), report.skipped[0][1])]
     assert report.skipped[0][1].startswith("not valid JSON")
     assert report.unresolved_references == 0
-    assert all(size <= 1000 and ordered is False for _, size, ordered in db.batches)
-    assert Counter(name for name, _, _ in db.batches)["Observation"] == 3
+    # Every entry went to the server as one upsert by _id, in unordered batches of <= 1000.
+    batches = batches_for(recorder, db)
+    assert all(size <= 1000 and ordered is False for _, size, ordered in batches)
+    assert Counter(name for name, _, _ in batches)["Observation"] == 3
+    statements = [op for name, _, ops, _ in recorder.updates if name == db.name for op in ops]
+    assert len(statements) == sum(size for _, size, _ in batches) == SAMPLE_ENTRIES
+    assert all(op["q"] == {"_id": op["u"]["_id"]} and op["upsert"] is True for op in statements)
+    # The server counts each statement it ran; nothing else in this module updates meanwhile.
+    assert update_opcount(admin) - before == SAMPLE_ENTRIES
 
 
-def test_loading_twice_leaves_one_copy() -> None:
-    db = FakeDatabase()
+def test_loading_twice_leaves_one_copy(db: Database[Any]) -> None:
     files = [HOSPITALS, PRACTITIONERS, PATIENT]
 
     first = load_into(db, files, 50, progress=False)
@@ -245,5 +289,6 @@ def test_loading_twice_leaves_one_copy() -> None:
 
     assert first.counts == second.counts
     # The patient bundle repeats one hospital and one practitioner of the other two files.
-    assert sum(len(coll.docs) for coll in db.values()) == 102 + 102 + 191 - 2
+    assert sum(stored_counts(db).values()) == 102 + 102 + 191 - 2
     assert sum(first.counts.values()) == 393
+    assert stored_counts(db) == first.counts
