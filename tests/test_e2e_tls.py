@@ -27,7 +27,7 @@ REFUSED = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect)
 def hello(srv: PhidbServer, **options: Any) -> dict[str, Any]:
     """`hello` through a fresh pymongo client with exactly these connection options."""
     with MongoClient(
-        f"mongodb://127.0.0.1:{srv.port}/", serverSelectionTimeoutMS=1000, **options
+        f"mongodb://127.0.0.1:{srv.port}/", serverSelectionTimeoutMS=600, **options
     ) as client:
         reply: dict[str, Any] = client.admin.command("hello")
         return reply
