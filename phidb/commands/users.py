@@ -225,8 +225,8 @@ def update_user(ctx: Context, cmd: Document) -> Document:
 
 @command("dropUser", privileges=lambda ctx, cmd: [on_database(ctx.db, "dropUser")])
 def drop_user(ctx: Context, cmd: Document) -> Document:
-    """Limitation: connections already logged in as the dropped user keep its
-    privileges until they log out or disconnect."""
+    """Connections logged in as the user lose its privileges at their next command
+    (the dispatcher re-reads changed users)."""
     name = _name_arg(cmd, "dropUser")
     store = UserStore(ctx.engine)
     if store.get(ctx.db, name) is None:
