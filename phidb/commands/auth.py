@@ -9,6 +9,7 @@ so it is CommandNotFound and x.509 clients cannot log in.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bson.binary import Binary
@@ -31,6 +32,9 @@ Document = dict[str, Any]
 # A client runs one conversation at a time; a few in flight is generous, and the cap
 # keeps a connection from holding unbounded half-finished conversations.
 MAX_CONVERSATIONS = 8
+
+
+log = logging.getLogger("phidb.auth")
 
 
 @command("saslStart", privileges=no_privileges, requires_auth=False)
@@ -104,6 +108,17 @@ def _complete(ctx: Context, conversation: ScramConversation) -> None:
 
 def _audit_attempt(ctx: Context, conversation: ScramConversation, code: int) -> None:
     result = code if code == 0 else AUTHENTICATION_FAILED
+    ip, port = ctx.conn.remote
+    if result == 0:
+        log.info(
+            "authenticated %s@%s with %s on connection %d from %s:%d",
+            conversation.user, ctx.db, conversation.mechanism, ctx.conn.connection_id, ip, port,
+        )  # fmt: skip
+    else:
+        log.warning(
+            "authentication failed for %s@%s with %s on connection %d from %s:%d",
+            conversation.user, ctx.db, conversation.mechanism, ctx.conn.connection_id, ip, port,
+        )  # fmt: skip
     ctx.audit(
         "authenticate",
         authenticate_param(conversation.user, ctx.db, conversation.mechanism),

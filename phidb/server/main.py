@@ -203,12 +203,18 @@ class Server:
             tls=use_tls,
             peer_subject=peer_subject(transport.get_extra_info("ssl_object")) if use_tls else None,
         )
+        log.info(
+            "connection %d accepted from %s:%d%s (%d open)",
+            conn.connection_id, conn.remote[0], conn.remote[1], " over TLS" if use_tls else "",
+            counters.connections_current,
+        )  # fmt: skip
         try:
             client = ClientConnection(self.state, self.executor, reader, writer, conn, self.fail)
             await client.serve()
         finally:
             with counters.lock:
                 counters.connections_current -= 1
+            log.info("connection %d ended", conn.connection_id)
 
 
 def _setup_logging(config: ServerConfig) -> None:
