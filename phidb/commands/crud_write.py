@@ -213,9 +213,9 @@ def run_update_statement(ctx: Context, db: str, coll: str, stmt: Any) -> tuple[i
         raise MongoError(
             FAILED_TO_PARSE, "multi update is not supported for replacement-style update"
         )
-    compile_filter(query)
     hint = stmt.get("hint")
 
+    # The engine compiles (and so checks) the filter as the find starts.
     with ctx.engine.batch(db):
         found = ctx.engine.find(db, coll, query, ctx.deadline, hint)
         targets = list(found) if multi else _first(found)

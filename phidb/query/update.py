@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import bson
 from bson.regex import Regex
 
 from phidb.errors import (
@@ -293,7 +294,9 @@ class OperatorUpdate(Update):
             for concrete in expand(new, entry.parts, position, self.filters, entry.path):
                 OPERATORS[entry.op](new, concrete, entry.arg, ctx)
         _check_id(doc, new)
-        return new, not same_value(doc, new)
+        # Changed means not binary-equal (types and field order count, so 1 -> 1.0 is a
+        # change); comparing the encodings does that at C speed.
+        return new, bson.encode(doc) != bson.encode(new)
 
 
 def _element_matcher(identifier: str, matcher: Callable[[Any], bool]) -> ElementMatcher:
