@@ -224,7 +224,7 @@ def run_update_statement(ctx: Context, db: str, coll: str, stmt: Any) -> tuple[i
             new_doc, changed = modifier.apply(doc, query)
             matched += 1
             if changed:
-                ctx.engine.replace(db, coll, rid, new_doc)
+                ctx.engine.replace(db, coll, rid, new_doc, doc)
                 modified += 1
     if matched or not upsert:
         return matched, modified, None
@@ -397,7 +397,7 @@ def find_and_modify(ctx: Context, cmd: Document) -> Document:
             rid, old = target
             new_doc, changed = modifier.apply(old, query)
             if changed:
-                ctx.engine.replace(db, coll, rid, new_doc)
+                ctx.engine.replace(db, coll, rid, new_doc, old)
             return {
                 "lastErrorObject": {"n": 1, "updatedExisting": True},
                 "value": shown(new_doc if new else old),

@@ -206,9 +206,13 @@ class Engine(abc.ABC):
         """Number of documents in the collection (0 when missing)."""
 
     @abc.abstractmethod
-    def replace(self, db: str, name: str, rid: RecordId, doc: Document) -> None:
+    def replace(
+        self, db: str, name: str, rid: RecordId, doc: Document, old: Document | None = None
+    ) -> None:
         """Replace the document stored at `rid` (same `_id`), maintaining indexes;
-        DuplicateKey (11000) leaves the old document in place. Durable on return."""
+        DuplicateKey (11000) leaves the old document in place. `old`, when the caller has
+        it, is the document as `find` returned it (it spares the engine reading it
+        again). Durable on return."""
 
     @abc.abstractmethod
     def delete(self, db: str, name: str, rid: RecordId) -> None:

@@ -556,7 +556,9 @@ class SQLiteEngine(Engine):
             )
             index.multikey = True
 
-    def replace(self, db: str, name: str, rid: RecordId, doc: Document) -> None:
+    def replace(
+        self, db: str, name: str, rid: RecordId, doc: Document, old: Document | None = None
+    ) -> None:
         found = self._meta(db, name)
         if found is None:
             raise MongoError(NAMESPACE_NOT_FOUND, f"ns not found {db}.{name}")
@@ -565,8 +567,7 @@ class SQLiteEngine(Engine):
         raw, id_key = _encode(doc)
         with dbf.operation() as conn:
             secondary = meta.secondary
-            old = None
-            if secondary:
+            if secondary and old is None:
                 row = conn.execute(f"SELECT doc FROM {meta.table} WHERE rid = ?", (rid,)).fetchone()
                 if row is None:
                     return
