@@ -126,3 +126,21 @@ def test_explain_of_an_update_does_not_write(coll):
     )
     assert plan["queryPlanner"]["winningPlan"]["stage"] == "UPDATE"
     assert coll.find_one({"_id": 1}) == {"_id": 1, "a": 1}
+
+
+def test_updates_move_index_entries_with_the_document(coll):
+    coll.create_index("tags")
+    coll.create_index("code", unique=True)
+    coll.insert_many([{"_id": 1, "tags": ["a", "b"], "code": "x"}, {"_id": 2, "code": "y"}])
+    coll.update_one({"_id": 1}, {"$set": {"tags": ["b", "c"], "code": "z"}})
+    coll.find_one_and_update({"_id": 2}, {"$push": {"tags": "a"}})
+    hinted = {"hint": "tags_1"}
+    assert [d["_id"] for d in coll.find({"tags": "a"}, **hinted)] == [2]
+    assert [d["_id"] for d in coll.find({"tags": "c"}, **hinted)] == [1]
+    assert [d["_id"] for d in coll.find({"tags": "b"}, **hinted)] == [1]
+    assert list(coll.find({"code": "x"}, hint="code_1")) == []
+    # The old unique key is free again; the new one is taken.
+    coll.insert_one({"_id": 3, "code": "x"})
+    with pytest.raises(DuplicateKeyError) as info:
+        coll.insert_one({"_id": 4, "code": "z"})
+    assert info.value.details["keyValue"] == {"code": "z"}
