@@ -144,3 +144,26 @@ def test_updates_move_index_entries_with_the_document(coll):
     with pytest.raises(DuplicateKeyError) as info:
         coll.insert_one({"_id": 4, "code": "z"})
     assert info.value.details["keyValue"] == {"code": "z"}
+
+
+def test_a_compound_index_serves_equality_then_sort(coll):
+    coll.create_index([("patient", ASCENDING), ("when", DESCENDING)])
+    coll.insert_many(
+        [{"_id": i, "patient": f"P{i % 4}", "when": f"2021-03-{i:02d}"} for i in range(1, 30)]
+    )
+    query = coll.find({"patient": "P2"}).sort("when", DESCENDING).limit(3)
+    assert [d["_id"] for d in query] == [26, 22, 18]
+    assert [d["_id"] for d in coll.find({"patient": "P2"}).sort("when", ASCENDING).limit(2)] == [
+        2,
+        6,
+    ]
+    plan = coll.find({"patient": "P2"}).sort("when", DESCENDING).limit(3).explain()
+    stages = str(plan["queryPlanner"]["winningPlan"])
+    assert "IXSCAN" in stages and "'SORT'" not in stages
+    # A sort the index cannot give still sorts in memory, with a SORT stage.
+    plan = coll.find({"patient": "P2"}).sort("_id", DESCENDING).explain()
+    assert "'SORT'" in str(plan["queryPlanner"]["winningPlan"])
+    assert [d["_id"] for d in coll.find({"patient": "P2"}).sort("_id", DESCENDING).limit(2)] == [
+        26,
+        22,
+    ]

@@ -93,15 +93,30 @@ def parse_find(db: str, cmd: Document) -> FindSpec:
 def run_find(ctx: Context, db: str, spec: FindSpec, deadline: Deadline) -> Iterator[Document]:
     """The documents a find returns, lazily where no sort forces reading them all."""
     projection = compile_projection(spec.projection, spec.filter)
-    docs: Iterator[Document] = (
-        doc for _, doc in ctx.engine.find(db, spec.collection, spec.filter, deadline, spec.hint)
-    )
-    docs = sort_documents(docs, spec.sort, spec.skip + spec.limit if spec.limit else None)
+    ordered = index_ordered(ctx, db, spec, deadline)
+    docs: Iterator[Document]
+    if ordered is not None:
+        # The index hands the documents over in sort order: a limit stops the read.
+        docs = (doc for _, doc in ordered)
+    else:
+        found = ctx.engine.find(db, spec.collection, spec.filter, deadline, spec.hint)
+        docs = (doc for _, doc in found)
+        docs = sort_documents(docs, spec.sort, spec.skip + spec.limit if spec.limit else None)
     stop = spec.skip + spec.limit if spec.limit else None
     docs = itertools.islice(docs, spec.skip, stop)
     if projection is not None:
         docs = (projection.apply(doc) for doc in docs)
     return docs
+
+
+def index_ordered(
+    ctx: Context, db: str, spec: FindSpec, deadline: Deadline
+) -> Iterator[tuple[int, Document]] | None:
+    """The matches in sort order straight from an index, when one provides it."""
+    if not spec.sort or natural_direction(spec.sort) is not None:
+        return None
+    fields = [(".".join(path), 1 if ascending else -1) for path, ascending in parse_sort(spec.sort)]
+    return ctx.engine.find_sorted(db, spec.collection, spec.filter, fields, deadline, spec.hint)
 
 
 def sort_documents(

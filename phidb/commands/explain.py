@@ -10,7 +10,7 @@ from typing import Any
 
 from phidb.commands.aggregate_cmd import aggregate_target, parse_pipeline
 from phidb.commands.context import Context
-from phidb.commands.crud_read import parse_find, run_find
+from phidb.commands.crud_read import index_ordered, parse_find, run_find
 from phidb.commands.handshake import MONGODB_VERSION
 from phidb.commands.namespaces import (
     Document,
@@ -153,7 +153,8 @@ def _reply(
 def explain_find(ctx: Context, db: str, inner: Document, verbosity: str) -> Document:
     spec = parse_find(db, inner)
     winning = base_plan(ctx, db, spec.collection, spec.filter, spec.hint)
-    if spec.sort:
+    # No SORT stage when the index already returns the documents in sort order.
+    if spec.sort and index_ordered(ctx, db, spec, Deadline(None)) is None:
         winning = _wrap("SORT", winning, sortPattern=spec.sort, type="simple")
     if spec.skip:
         winning = _wrap("SKIP", winning, skipAmount=spec.skip)

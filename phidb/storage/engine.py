@@ -197,6 +197,20 @@ class Engine(abc.ABC):
         """Yield (record id, document) for every document matching `filter`, in
         natural order. Calls `deadline.check()` often enough to honour maxTimeMS."""
 
+    def find_sorted(
+        self,
+        db: str,
+        name: str,
+        filter: Document,
+        sort: list[tuple[str, int]],
+        deadline: Deadline = NO_DEADLINE,
+        hint: Any = None,
+    ) -> Iterator[tuple[RecordId, Document]] | None:
+        """The matches of `filter` already in `sort` order ([(path, 1 | -1)]), when an
+        index provides that order; None otherwise (the caller sorts `find`'s results).
+        Lets a sorted, limited query stop after `limit` documents."""
+        return None
+
     @abc.abstractmethod
     def plan(self, db: str, name: str, filter: Document, hint: Any = None) -> QueryPlan:
         """The plan `find` would use for `filter`."""

@@ -65,8 +65,14 @@ from phidb.storage.sqlite.names import (
     db_file_name,
     db_name_from_file,
 )
-from phidb.storage.sqlite.planner import plan_query
-from phidb.storage.sqlite.scan import SCAN_CHUNK, collection_scan, index_scan, matching
+from phidb.storage.sqlite.planner import plan_query, sort_direction
+from phidb.storage.sqlite.scan import (
+    SCAN_CHUNK,
+    collection_scan,
+    index_scan,
+    matching,
+    ordered_index_scan,
+)
 
 log = logging.getLogger("phidb.storage")
 
@@ -653,6 +659,29 @@ class SQLiteEngine(Engine):
             rows = collection_scan(dbf, meta.table, deadline)
         else:
             rows = index_scan(dbf, meta, plan, deadline)
+        if matcher is None:
+            return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
+        return matching(rows, matcher)
+
+    def find_sorted(
+        self,
+        db: str,
+        name: str,
+        filter: Document,
+        sort: list[tuple[str, int]],
+        deadline: Deadline = NO_DEADLINE,
+        hint: Any = None,
+    ) -> Iterator[tuple[RecordId, Document]] | None:
+        found = self._meta(db, name)
+        if found is None:
+            return None
+        dbf, meta = found
+        plan = plan_query(meta, filter, hint, f"{db}.{name}")
+        direction = sort_direction(plan, sort)
+        if direction is None:
+            return None
+        matcher = compile_filter(filter, deadline) if filter else None
+        rows = ordered_index_scan(dbf, meta, plan, direction, deadline)
         if matcher is None:
             return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
         return matching(rows, matcher)

@@ -40,6 +40,9 @@ class Plan:
     index: IndexInfo | None
     intervals: list[Interval]
     bounds: Document
+    # True when the leading field is bound to one value: the keys scanned then share
+    # it, and are ordered by the index's remaining fields.
+    leading_point: bool = False
 
     def query_plan(self) -> QueryPlan:
         if self.index is None:
@@ -201,7 +204,33 @@ def full_plan(index: IndexInfo) -> Plan:
 
 
 def _index_plan(index: IndexInfo, ranges: list[_Range]) -> Plan:
-    return Plan(index, _to_intervals(index, ranges), _bounds(index, ranges))
+    point = len(ranges) == 1 and ranges[0][3]
+    return Plan(index, _to_intervals(index, ranges), _bounds(index, ranges), point)
+
+
+def sort_direction(plan: Plan, sort: list[tuple[str, int]]) -> int | None:
+    """1 (scan the keys forward) or -1 (backward) when the plan's index returns
+    documents already in `sort` order, else None.
+
+    That holds when the sort fields are the index's fields in order, starting at the
+    first one, or at the second one when the first is bound to a single value; with
+    every direction as in the index (forward) or every one reversed (backward). A
+    multikey index never qualifies: a document has several keys there, and MongoDB
+    sorts it by its smallest (or largest) element.
+    """
+    index = plan.index
+    if index is None or index.multikey or index.sparse or len(plan.intervals) != 1 or not sort:
+        return None
+    fields = list(index.key)
+    for start in (0, 1) if plan.leading_point else (0,):
+        wanted = fields[start : start + len(sort)]
+        if [path for path, _ in sort] != wanted:
+            continue
+        forward = [1 if not desc else -1 for desc in index.descending[start:]]
+        signs = {d * f for (_, d), f in zip(sort, forward, strict=False)}
+        if len(signs) == 1:
+            return signs.pop()
+    return None
 
 
 def _score(index: IndexInfo, ranges: list[_Range]) -> tuple[int, int, int, int]:

@@ -77,6 +77,46 @@ def index_scan(
         yield from rows
 
 
+def ordered_index_scan(
+    dbf: DatabaseFile, meta: CollectionMeta, plan: Plan, direction: int, deadline: Deadline
+) -> Iterator[tuple[int, bytes]]:
+    """The documents of the plan's single interval in index-key order (reversed for
+    direction -1). Reads a chunk of keys at a time, resuming after the last (key, rid)
+    seen, so no statement stays open while the caller works."""
+    index = plan.index
+    assert index is not None and index.table is not None and len(plan.intervals) == 1
+    lo, hi = plan.intervals[0].lo, plan.intervals[0].hi
+    upper = "" if hi is None else " AND key < ?"
+    bound = (lo,) if hi is None else (lo, hi)
+    order, after = ("ASC", ">") if direction > 0 else ("DESC", "<")
+    head = f"SELECT key, rid FROM {index.table} WHERE key >= ?{upper}"
+    tail = f" ORDER BY key {order}, rid {order} LIMIT {SCAN_CHUNK}"
+    first_sql = head + tail
+    next_sql = head + f" AND (key, rid) {after} (?, ?)" + tail
+    last: tuple[bytes, int] | None = None
+    fetch = _FETCH_SQL.format(meta.table)
+    while True:
+        deadline.check()
+        try:
+            if last is None:
+                keys = dbf.conn().execute(first_sql, bound).fetchall()
+            else:
+                keys = dbf.conn().execute(next_sql, (*bound, *last)).fetchall()
+        except sqlcipher3.OperationalError:
+            return  # the collection was dropped meanwhile
+        if not keys:
+            return
+        last = keys[-1]
+        for start in range(0, len(keys), _FETCH_CHUNK):
+            chunk = [rid for _, rid in keys[start : start + _FETCH_CHUNK]]
+            params = chunk + [-1] * (_FETCH_CHUNK - len(chunk))
+            try:
+                docs = dict(dbf.conn().execute(fetch, params).fetchall())
+            except sqlcipher3.OperationalError:
+                return
+            yield from ((rid, docs[rid]) for rid in chunk if rid in docs)
+
+
 def _candidates(
     conn: sqlcipher3.Connection,
     meta: CollectionMeta,
