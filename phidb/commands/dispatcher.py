@@ -16,6 +16,7 @@ from phidb.commands.registry import GENERIC_FIELDS, CommandSpec, lookup
 from phidb.errors import (
     BAD_VALUE,
     COMMAND_NOT_FOUND,
+    ILLEGAL_OPERATION,
     UNAUTHORIZED,
     MongoError,
 )
@@ -81,6 +82,7 @@ def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> 
     ctx = Context(server, conn, db)
     _refresh_users(ctx)
     _authorize(ctx, spec, cmd)
+    _refuse_transactions(cmd)
     if spec.admin_only and db != "admin":
         raise MongoError(UNAUTHORIZED, f"{spec.name} may only be run against the admin database.")
     ctx.deadline = _deadline(cmd)
@@ -89,6 +91,16 @@ def _dispatch(server: ServerState, conn: Connection, cmd: Document, db: str) -> 
     _journal(ctx, cmd)
     reply["ok"] = 1.0
     return reply
+
+
+def _refuse_transactions(cmd: Document) -> None:
+    """A standalone server has no transactions or retryable writes: refuse their fields
+    as MongoDB does, so a client never believes an aborted transaction was rolled back."""
+    if "txnNumber" in cmd or "startTransaction" in cmd or "autocommit" in cmd:
+        raise MongoError(
+            ILLEGAL_OPERATION,
+            "Transaction numbers are only allowed on a replica set member or mongos",
+        )
 
 
 def _journal(ctx: Context, cmd: Document) -> None:
