@@ -235,3 +235,31 @@ def test_max_time_ms_on_a_long_scan(server: PhidbServer):
         )
     assert info.value.code == 50
     assert info.value.details["codeName"] == "MaxTimeMSExpired"
+
+
+def test_a_reply_over_16_mib_is_an_error_not_a_dropped_connection(admin: MongoClient):
+    coll = admin.proto.big_reply
+    coll.insert_one({"_id": 1, "big": "x" * (9 * 1024 * 1024)})
+    with pytest.raises(OperationFailure) as info:
+        list(coll.aggregate([{"$project": {"a": "$big", "b": "$big"}}]))
+    assert info.value.code == 10334
+    assert admin.admin.command("ping")["ok"] == 1.0
+    assert coll.find_one({"_id": 1}, {"_id": 1}) == {"_id": 1}
+
+
+def test_a_bad_or_missing_checksum_closes_the_connection(server: PhidbServer):
+    good = frames.encode_op_msg(0, 1, {"ping": 1, "$db": "admin"}, bson.DEFAULT_CODEC_OPTIONS)
+    flagged = bytearray(good)
+    flagged[16:20] = struct.pack("<I", frames.FLAG_CHECKSUM_PRESENT)
+    with tls_socket(server) as sock:
+        sock.sendall(bytes(flagged))  # checksumPresent, but the last 4 bytes are BSON
+        with pytest.raises((ConnectionError, ssl.SSLError, OSError)):
+            read_frame(sock)
+    with tls_socket(server) as sock:
+        import crc32c
+
+        body = bytes(flagged[:16]) + bytes(flagged[16:])
+        body = struct.pack("<i", len(body) + 4) + body[4:]
+        sock.sendall(body + struct.pack("<I", crc32c.crc32c(body)))
+        opcode, reply = read_frame(sock)
+        assert bson.decode(reply[5:]) == {"ok": 1.0}

@@ -38,6 +38,7 @@ NEVER_COMPRESSED = frozenset(
         "copydb",
     }
 )
+MAX_REPLY_SIZE = frames.HEADER_SIZE + 5 + frames.MAX_COMMAND_SIZE
 OP_QUERY_COMMANDS = frozenset({"hello", "isMaster", "ismaster"})
 UNSUPPORTED_OP_QUERY_COMMAND = 352
 MISSING_DB = 40571
@@ -112,12 +113,12 @@ class ClientConnection:
                     return
                 payload = await self.reader.readexactly(length - frames.HEADER_SIZE)
                 try:
-                    request = frames.decode_request(request_id, opcode, payload, CODEC_OPTIONS)
-                    if request.flags & frames.FLAG_CHECKSUM_PRESENT and request.opcode == (
-                        frames.OP_MSG
-                    ):
-                        if opcode == frames.OP_MSG and not frames.verify_checksum(header + payload):
+                    # The checksum covers the whole frame, so it is checked before
+                    # anything in it is trusted.
+                    if opcode == frames.OP_MSG and frames.has_checksum(payload):
+                        if not frames.verify_checksum(header + payload):
                             raise frames.FrameError("OP_MSG checksum does not match", fatal=True)
+                    request = frames.decode_request(request_id, opcode, payload, CODEC_OPTIONS)
                 except frames.FrameError as exc:
                     if exc.fatal:
                         log.info("closing connection %d: %s", self.conn.connection_id, exc)
@@ -189,7 +190,16 @@ class ClientConnection:
         encode = frames.encode_op_reply if legacy else frames.encode_op_msg
         try:
             frame = encode(response_to, request_id, reply, CODEC_OPTIONS)
-        except Exception as exc:  # noqa: BLE001 - e.g. a reply larger than BSON allows
+            if len(frame) > MAX_REPLY_SIZE:
+                # A reply document obeys the same 16 MiB limit (plus the command
+                # envelope) as any BSON document; a client would drop the connection.
+                error = MongoError(
+                    frames.BSON_TOO_LARGE,
+                    f"BSONObjectTooLarge: the reply to {name} would be {len(frame)} bytes,"
+                    f" over the limit of {MAX_REPLY_SIZE}",
+                )
+                frame = encode(response_to, request_id, error.to_reply(), CODEC_OPTIONS)
+        except Exception as exc:  # noqa: BLE001 - e.g. a value BSON cannot encode
             log.error("cannot encode reply to %s: %s", name, type(exc).__name__)
             frame = encode(
                 response_to,

@@ -29,6 +29,7 @@ MAX_BSON_SIZE = 16 * 1024 * 1024
 # A command document may exceed the user document limit by the envelope MongoDB
 # allows for it (16 KiB), so a maximal user document still fits in an insert.
 MAX_COMMAND_SIZE = MAX_BSON_SIZE + 16 * 1024
+BSON_TOO_LARGE = 10334  # BSONObjectTooLarge
 
 FLAG_CHECKSUM_PRESENT = 1 << 0
 FLAG_MORE_TO_COME = 1 << 1
@@ -198,7 +199,12 @@ def _check_doc_size(size: int, pos: int, end: int, limit: int) -> None:
     if size < 5 or pos + size > end:
         raise FrameError("BSON document size does not fit its section", code=22)
     if size > limit:
-        raise FrameError(f"BSON document of {size} bytes exceeds the limit", code=10334)
+        raise FrameError(f"BSON document of {size} bytes exceeds the limit", code=BSON_TOO_LARGE)
+
+
+def has_checksum(payload: bytes) -> bool:
+    """Whether an OP_MSG payload (the bytes after the header) sets checksumPresent."""
+    return len(payload) >= 4 and bool(_U32.unpack_from(payload)[0] & FLAG_CHECKSUM_PRESENT)
 
 
 def verify_checksum(frame: bytes) -> bool:
