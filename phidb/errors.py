@@ -70,6 +70,7 @@ CODE_NAMES: dict[int, str] = {
     40352: "Location40352",
     51091: "Location51091",
     171: "CannotIndexParallelArrays",
+    146: "ExceededMemoryLimit",
 }
 
 BAD_VALUE = 2

@@ -263,3 +263,15 @@ def test_group_sum_equals_python_sum(values: list[int]) -> None:
     docs = [{"v": v} for v in values]
     result = run([{"$group": {"_id": None, "s": {"$sum": "$v"}}}], docs)
     assert result == ([{"_id": None, "s": sum(values)}] if values else [])
+
+
+def test_out_and_merge_before_the_last_stage_fail_with_40601() -> None:
+    with pytest.raises(MongoError) as info:
+        run([{"$out": "x"}, {"$match": {}}])
+    assert info.value.code == 40601
+    assert info.value.message == "$out can only be the final stage in the pipeline"
+    with pytest.raises(MongoError) as merged:
+        run([{"$merge": {"into": "x"}}, {"$limit": 1}])
+    assert merged.value.code == 40601
+    assert merged.value.message == "$merge can only be the final stage in the pipeline"
+    assert code([{"$match": {}}, {"$merge": {"into": "x"}}]) == 40324

@@ -248,3 +248,68 @@ def test_multi_key_operator_object_is_rejected() -> None:
 def test_sum_of_int32_values_equals_python_sum(values: list[int]) -> None:
     assert ev({"$sum": [values]}) == sum(values)
     assert ev({"$add": values or [0]}) == sum(values)
+
+
+# -- resource limits: no expression may build an unbounded value or raise a Python error -----
+
+
+def _timed(expr: Any) -> Any:
+    import time
+
+    started = time.monotonic()
+    try:
+        return ev(expr)
+    finally:
+        assert time.monotonic() - started < 1.0
+
+
+def test_pow_of_integers_past_a_double_is_infinity_without_building_a_big_int() -> None:
+    assert _timed({"$pow": [10, 10_000_000]}) == float("inf")
+    assert _timed({"$pow": [Int64(10), Int64(10_000)]}) == float("inf")
+    assert _timed({"$pow": [-2, 10_000_001]}) == float("-inf")
+    assert ev({"$pow": [10, 400]}) == float("inf")
+
+
+def test_pow_keeps_the_integer_type_that_fits_then_a_double() -> None:
+    result = ev({"$pow": [2, 62]})
+    assert type(result) is Int64 and result == 4611686018427387904
+    widened = ev({"$pow": [2, 31]})
+    assert type(widened) is Int64 and widened == 2147483648
+    small = ev({"$pow": [3, 4]})
+    assert type(small) is int and small == 81
+    too_big = ev({"$pow": [2, 63]})
+    assert type(too_big) is float and too_big == 2.0**63
+    assert ev({"$pow": [Int64(2), 3]}) == Int64(8) and type(ev({"$pow": [Int64(2), 3]})) is Int64
+
+
+def test_pow_with_negative_exponents_and_doubles() -> None:
+    assert ev({"$pow": [2, -1]}) == 0.5
+    one = ev({"$pow": [-1, -3]})
+    assert type(one) is int and one == -1
+    assert code_of({"$pow": [0, -1]}) == 28764
+    assert ev({"$pow": [10.0, 400]}) == float("inf")
+    nan = ev({"$pow": [-8, 0.5]})
+    assert nan != nan
+    assert code_of({"$pow": [2, "x"]}) == 28763
+
+
+def test_pow_of_decimals_overflows_to_decimal_infinity() -> None:
+    assert ev({"$pow": [Decimal128("10"), Decimal128("100000000")]}) == Decimal128("Infinity")
+    assert ev({"$pow": [Decimal128("2"), 10]}) == Decimal128("1024")
+
+
+def test_exp_overflows_to_infinity() -> None:
+    assert ev({"$exp": 1000}) == float("inf")
+
+
+def test_range_over_the_memory_limit_fails_before_building_anything() -> None:
+    with pytest.raises(MongoError) as info:
+        _timed({"$range": [0, 100_000_000]})
+    assert info.value.code == 146
+    assert info.value.code_name == "ExceededMemoryLimit"
+    assert info.value.message == (
+        "$range would use too much memory (1600000000 bytes) and cannot spill to disk. "
+        "Memory limit: 67108864 bytes"
+    )
+    assert code_of({"$range": [0, 2_000_000_000, 10]}) == 146
+    assert len(ev({"$range": [0, 4_194_304]})) == 4_194_304

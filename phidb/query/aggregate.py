@@ -27,6 +27,10 @@ Stage = Callable[[Iterator[Document]], Iterator[Document]]
 
 CHECK_EVERY = 256
 
+# Stages that write a pipeline's output: MongoDB accepts them only as the last stage. The
+# command layer runs a final `$out`; anywhere else they fail here with MongoDB's 40601.
+FINAL_STAGES = ("$out", "$merge")
+
 
 def split_leading_match(pipeline: list[Any]) -> tuple[Document | None, list[Any]]:
     """The filter of the pipeline's leading `$match` stages (joined with `$and`) and the rest."""
@@ -56,6 +60,10 @@ def run_pipeline(
     """Documents out of `pipeline` applied to `source`; stages are validated before any runs."""
     if not isinstance(pipeline, list):
         raise MongoError(14, "'pipeline' option must be specified as an array")
+    for stage in pipeline[:-1]:
+        name = next(iter(stage), None) if isinstance(stage, dict) else None
+        if name in FINAL_STAGES:
+            raise MongoError(40601, f"{name} can only be the final stage in the pipeline")
     stages = [_compile_stage(stage, lookup, deadline) for stage in pipeline]
     stream: Iterator[Document] = _checked(iter(source), deadline)
     for stage in stages:
@@ -93,13 +101,13 @@ def _match(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
 
 def _project(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
     projection = Projection(spec)
-    return lambda docs: (projection.apply(doc, Scope(doc)) for doc in docs)
+    return lambda docs: (projection.apply(doc, Scope(doc, deadline=deadline)) for doc in docs)
 
 
 def _add_fields(stage_name: str) -> Callable[[Any, Lookup, Deadline | None], Stage]:
     def build(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
         add = AddFields(stage_name, spec)
-        return lambda docs: (add.apply(doc, Scope(doc)) for doc in docs)
+        return lambda docs: (add.apply(doc, Scope(doc, deadline=deadline)) for doc in docs)
 
     return build
 
@@ -136,7 +144,7 @@ def _group(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
     def run(docs: Iterator[Document]) -> Iterator[Document]:
         groups: dict[bytes, tuple[Any, list[accumulators.Accumulator]]] = {}
         for doc in docs:
-            scope = Scope(doc)
+            scope = Scope(doc, deadline=deadline)
             key_value = evaluate_in(id_expr, scope)
             key_value = None if key_value is MISSING else key_value
             key = _group_key(key_value)
@@ -370,7 +378,7 @@ def _replace_root(stage: str) -> Callable[[Any, Lookup, Deadline | None], Stage]
 
         def run(docs: Iterator[Document]) -> Iterator[Document]:
             for doc in docs:
-                root = evaluate_in(expr, Scope(doc))
+                root = evaluate_in(expr, Scope(doc, deadline=deadline))
                 if not isinstance(root, dict):
                     raise MongoError(
                         40228,

@@ -235,6 +235,14 @@ def _reduce(args: Any, scope: Scope) -> Any:
     return accumulated
 
 
+# MongoDB refuses a $range whose elements would take more than internalQueryMaxRangeBytes.
+RANGE_MEMORY_LIMIT = 64 * 1024 * 1024
+# Limitation: each element is counted as 16 bytes (the size of MongoDB's in-memory value), so
+# the largest $range is 4,194,304 elements; phidb's Python ints are bigger than that.
+RANGE_BYTES_PER_ELEMENT = 16
+EXCEEDED_MEMORY_LIMIT = 146
+
+
 @operator("$range")
 def _range(args: Any, scope: Scope) -> Any:
     values = eval_args("$range", args, scope, at_least=2)
@@ -243,7 +251,16 @@ def _range(args: Any, scope: Scope) -> Any:
     step = _int32_index("$range", "third", values[2]) if len(values) > 2 else 1
     if step == 0:
         raise fail(34449, "$range requires a non-zero step value")
-    return list(range(start, end, step))
+    span = range(start, end, step)
+    needed = len(span) * RANGE_BYTES_PER_ELEMENT
+    if needed > RANGE_MEMORY_LIMIT:
+        # Counted before a single element is built: a large list would hold the GIL for seconds.
+        raise fail(
+            EXCEEDED_MEMORY_LIMIT,
+            f"$range would use too much memory ({needed} bytes) and cannot spill to disk. "
+            f"Memory limit: {RANGE_MEMORY_LIMIT} bytes",
+        )
+    return list(span)
 
 
 def sum_values(values: list[Any]) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from bson.binary import Binary
 from bson.code import Code
@@ -48,13 +48,30 @@ MISSING: Any = _Missing()
 INVALID_PIPELINE_OPERATOR = 168
 
 
+class Deadline(Protocol):
+    """What the evaluator needs of `phidb.storage.engine.Deadline`: `check()` raises code 50."""
+
+    def check(self) -> None: ...
+
+
+# Loops over arrays ($map, $filter, $reduce, $range) check the operation's deadline this often.
+CHECK_EVERY = 1024
+
+
 class Scope:
-    """What an expression sees: the root document, `$$CURRENT` and the user variables."""
+    """What an expression sees: the root document, `$$CURRENT`, the user variables, and the
+    operation's deadline (None when it has no time limit)."""
 
-    __slots__ = ("root", "current", "variables")
+    __slots__ = ("root", "current", "variables", "deadline")
 
-    def __init__(self, root: Any, variables: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        root: Any,
+        variables: dict[str, Any] | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
         self.root = root
+        self.deadline = deadline
         self.variables = dict(variables or {})
         self.current = self.variables.pop("CURRENT", root)
         if "ROOT" in self.variables:
@@ -65,7 +82,13 @@ class Scope:
         child.root = self.root
         child.current = self.current
         child.variables = {**self.variables, **names}
+        child.deadline = self.deadline
         return child
+
+    def tick(self, count: int) -> None:
+        """Check the deadline every `CHECK_EVERY` iterations of an operator's loop."""
+        if self.deadline is not None and count % CHECK_EVERY == 0:
+            self.deadline.check()
 
 
 Handler = Callable[[Any, Scope], Any]

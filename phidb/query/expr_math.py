@@ -250,6 +250,9 @@ def _float_fn(name: str, fn: Any) -> None:
             return None
         try:
             return fn(numbers.to_float(value))
+        except OverflowError:
+            # C's exp() overflows to Infinity; Python's math.exp raises instead.
+            return math.inf
         except ValueError:
             raise fail(
                 28766, f"{name}'s argument must be a positive number, but is {value}"
@@ -269,11 +272,28 @@ def _pow(args: Any, scope: Scope) -> Any:
     base, exponent = eval_args("$pow", args, scope, exactly=2)
     if nullish(base) or nullish(exponent):
         return None
-    if not (numbers.is_number(base) and numbers.is_number(exponent)):
+    if not numbers.is_number(base):
         raise fail(28762, f"$pow's base must be numeric, not {type_name(base)}")
+    if not numbers.is_number(exponent):
+        raise fail(28763, f"$pow's exponent must be numeric, not {type_name(exponent)}")
     k = numbers.widest(base, exponent)
-    if k <= numbers.LONG and int(exponent) >= 0:
-        return numbers.fit_integer(int(base) ** int(exponent), k)
-    if k <= numbers.LONG and numbers.is_zero(base):
+    if k == numbers.DECIMAL:
+        return _decimal_pow(numbers.to_decimal(base), numbers.to_decimal(exponent))
+    if k == numbers.DOUBLE:
+        return numbers.float_pow(numbers.to_float(base), numbers.to_float(exponent))
+    b, e = int(base), int(exponent)
+    if e >= 0:
+        return numbers.integer_pow(b, e, k)
+    if b == 0:
         raise fail(28764, "$pow cannot take a base of 0 and a negative exponent")
-    return numbers.to_float(base) ** numbers.to_float(exponent)
+    if b in (1, -1):
+        # MongoDB keeps the integer type when the result of a negative power is whole.
+        return numbers.fit_integer(b if e % 2 else 1, k)
+    return numbers.float_pow(float(b), float(e))
+
+
+def _decimal_pow(base: decimal.Decimal, exponent: decimal.Decimal) -> Any:
+    # The Decimal128 context bounds the work (34 digits) and overflows to Infinity.
+    context = numbers.DECIMAL_CONTEXT.copy()
+    context.traps = dict.fromkeys(context.traps, False)
+    return numbers.make_decimal(context.power(base, exponent))

@@ -20,6 +20,7 @@ from phidb.query import (  # noqa: F401  (each module registers its operators on
 from phidb.query.expr_core import (
     MISSING,
     OPERATORS,
+    Deadline,
     Scope,
     compare,
     evaluate_in,
@@ -46,13 +47,20 @@ __all__ = [
 ]
 
 
-def evaluate(expr: Any, doc: Any, variables: dict[str, Any] | None = None) -> Any:
+def evaluate(
+    expr: Any,
+    doc: Any,
+    variables: dict[str, Any] | None = None,
+    *,
+    deadline: Deadline | None = None,
+) -> Any:
     """The value of `expr` for document `doc` (`$$ROOT` and `$$CURRENT`), or MISSING.
 
     `variables` binds user variables (`{"x": 1}` for `$$x`); `CURRENT` or `ROOT` in it
     override the document. MISSING is what a missing field or `$$REMOVE` evaluates to.
+    `deadline` (the operation's maxTimeMS) is checked inside loops over arrays.
     """
-    return evaluate_in(expr, Scope(doc, variables))
+    return evaluate_in(expr, Scope(doc, variables, deadline))
 
 
 def is_operator(name: str) -> bool:

@@ -264,8 +264,10 @@ class _Compiler:
         from phidb.query.expressions import MISSING as EXPR_MISSING
         from phidb.query.expressions import evaluate
 
+        deadline = self.deadline
+
         def predicate(doc: Any) -> bool:
-            value = evaluate(expression, doc)
+            value = evaluate(expression, doc, deadline=deadline)
             return value is not EXPR_MISSING and _truthy(value)
 
         return predicate

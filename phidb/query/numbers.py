@@ -130,6 +130,51 @@ def mod(a: Any, b: Any) -> Any:
     return fit_integer(-r if x < 0 else r, k)
 
 
+def integral(value: Any) -> int | None:
+    """`value` as an exact Python int when it is a finite whole number, else None."""
+    if isinstance(value, Decimal128):
+        number = value.to_decimal()
+        if not number.is_finite() or number != number.to_integral_value():
+            return None
+        # A whole Decimal128 can be 10**6144: far past any index, so clamp it cheaply.
+        if number.adjusted() > 30:
+            return INT64_MAX if number > 0 else INT64_MIN
+        return int(number)
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != math.floor(value):
+            return None
+        return int(value)
+    return int(value)
+
+
+def float_pow(base: float, exponent: float) -> float:
+    """C's pow() as MongoDB gets it: overflow is an infinity and a domain error NaN, never an
+    exception (Python's `**` raises OverflowError, or returns a complex number)."""
+    try:
+        return math.pow(base, exponent)
+    except OverflowError:
+        odd = exponent == math.floor(exponent) and math.fmod(exponent, 2.0) != 0.0
+        return -math.inf if base < 0 and odd else math.inf
+    except ValueError:
+        if base == 0.0 and exponent < 0:
+            odd = exponent == math.floor(exponent) and math.fmod(exponent, 2.0) != 0.0
+            return -math.inf if math.copysign(1.0, base) < 0 and odd else math.inf
+        return math.nan
+
+
+def integer_pow(base: int, exponent: int, at_least: int) -> Any:
+    """base ** exponent for a non-negative exponent: an int32/Int64 when the exact result fits
+    (not narrower than `at_least`), else a double. The exact power is only computed when it
+    fits in 64 bits, so a large exponent never builds a huge Python int."""
+    magnitude = abs(base)
+    if magnitude <= 1 or exponent == 0:
+        result = 1 if exponent == 0 else (base if exponent % 2 else magnitude)
+        return fit_integer(result, at_least)
+    if exponent * math.log2(magnitude) <= 64:
+        return fit_integer(base**exponent, at_least)
+    return float_pow(float(base), float(exponent))
+
+
 def is_zero(value: Any) -> bool:
     if isinstance(value, Decimal128):
         return value.to_decimal().is_zero()
