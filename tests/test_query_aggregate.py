@@ -275,3 +275,17 @@ def test_out_and_merge_before_the_last_stage_fail_with_40601() -> None:
     assert merged.value.code == 40601
     assert merged.value.message == "$merge can only be the final stage in the pipeline"
     assert code([{"$match": {}}, {"$merge": {"into": "x"}}]) == 40324
+
+
+def test_push_past_100_mb_fails_with_exceeded_memory_limit() -> None:
+    from phidb.query import accumulators
+
+    push = accumulators.make("$push")
+    chunk = "x" * (1024 * 1024)
+    with pytest.raises(MongoError) as info:
+        for _ in range(101):
+            push.add(chunk)
+    assert info.value.code == 146
+    assert info.value.message == (
+        "$push used too much memory and cannot spill to disk. Memory limit: 104857600 bytes"
+    )

@@ -313,3 +313,49 @@ def test_range_over_the_memory_limit_fails_before_building_anything() -> None:
     )
     assert code_of({"$range": [0, 2_000_000_000, 10]}) == 146
     assert len(ev({"$range": [0, 4_194_304]})) == 4_194_304
+
+
+def test_reduce_that_doubles_a_shared_array_fails_with_bson_object_too_large() -> None:
+    doubling = {
+        "$reduce": {
+            "input": {"$range": [0, 200]},
+            "initialValue": [1],
+            "in": ["$$value", "$$value"],
+        }
+    }
+    with pytest.raises(MongoError) as info:
+        _timed(doubling)
+    assert info.value.code == 10334
+
+
+def test_concat_and_concat_arrays_refuse_results_past_16_mib() -> None:
+    growing = {
+        "$reduce": {
+            "input": {"$range": [0, 40]},
+            "initialValue": "ab",
+            "in": {"$concat": ["$$value", "$$value"]},
+        }
+    }
+    with pytest.raises(MongoError) as info:
+        _timed(growing)
+    assert info.value.code == 10334
+    arrays = {
+        "$reduce": {
+            "input": {"$range": [0, 40]},
+            "initialValue": [1, 2],
+            "in": {"$concatArrays": ["$$value", "$$value"]},
+        }
+    }
+    with pytest.raises(MongoError) as again:
+        _timed(arrays)
+    assert again.value.code == 10334
+
+
+def test_map_checks_the_deadline_inside_its_loop() -> None:
+    class Expired:
+        def check(self) -> None:
+            raise MongoError(50, "operation exceeded time limit")
+
+    with pytest.raises(MongoError) as info:
+        evaluate({"$map": {"input": [1, 2], "in": "$$this"}}, {}, deadline=Expired())
+    assert info.value.code == 50

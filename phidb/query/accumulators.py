@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from phidb.errors import MongoError
-from phidb.query import numbers
+from phidb.query import limits, numbers
 from phidb.query.expr_core import MISSING, compare, nullish
 from phidb.query.order import sort_key
 
@@ -87,12 +87,24 @@ class Last(First):
         self.value, self.seen = value, True
 
 
+def _used_too_much(name: str) -> MongoError:
+    return MongoError(
+        limits.EXCEEDED_MEMORY_LIMIT,
+        f"{name} used too much memory and cannot spill to disk. "
+        f"Memory limit: {limits.MAX_GROUP_ARRAY_BYTES} bytes",
+    )
+
+
 class Push(Accumulator):
     def __init__(self) -> None:
         self.values: list[Any] = []
+        self.bytes = 0
 
     def add(self, value: Any) -> None:
         if value is not MISSING:
+            self.bytes += limits.value_size(value, limits.MAX_GROUP_ARRAY_BYTES)
+            if self.bytes > limits.MAX_GROUP_ARRAY_BYTES:
+                raise _used_too_much("$push")
             self.values.append(value)
 
     def result(self) -> Any:
@@ -102,10 +114,18 @@ class Push(Accumulator):
 class AddToSet(Accumulator):
     def __init__(self) -> None:
         self.values: dict[bytes, Any] = {}
+        self.bytes = 0
 
     def add(self, value: Any) -> None:
-        if value is not MISSING:
-            self.values.setdefault(sort_key(value), value)
+        if value is MISSING:
+            return
+        size = limits.value_size(value, limits.MAX_GROUP_ARRAY_BYTES)
+        key = sort_key(value)
+        if key not in self.values:
+            self.bytes += size
+            if self.bytes > limits.MAX_GROUP_ARRAY_BYTES:
+                raise _used_too_much("$addToSet")
+            self.values[key] = value
 
     def result(self) -> Any:
         return list(self.values.values())

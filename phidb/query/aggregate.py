@@ -11,7 +11,7 @@ from typing import Any
 from bson.int64 import Int64
 
 from phidb.errors import MongoError
-from phidb.query import accumulators, numbers
+from phidb.query import accumulators, limits, numbers
 from phidb.query.expressions import MISSING, Scope, evaluate_in, type_name
 from phidb.query.filter import Deadline, compile_filter
 from phidb.query.order import sort_key
@@ -101,13 +101,17 @@ def _match(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
 
 def _project(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
     projection = Projection(spec)
-    return lambda docs: (projection.apply(doc, Scope(doc, deadline=deadline)) for doc in docs)
+    return lambda docs: (
+        limits.check_value(projection.apply(doc, Scope(doc, deadline=deadline))) for doc in docs
+    )
 
 
 def _add_fields(stage_name: str) -> Callable[[Any, Lookup, Deadline | None], Stage]:
     def build(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
         add = AddFields(stage_name, spec)
-        return lambda docs: (add.apply(doc, Scope(doc, deadline=deadline)) for doc in docs)
+        return lambda docs: (
+            limits.check_value(add.apply(doc, Scope(doc, deadline=deadline))) for doc in docs
+        )
 
     return build
 
@@ -157,7 +161,7 @@ def _group(spec: Any, lookup: Lookup, deadline: Deadline | None) -> Stage:
             out: Document = {"_id": key_value}
             for (name, _, _), accumulator in zip(fields, accs, strict=True):
                 out[name] = accumulator.result()
-            yield out
+            yield limits.check_value(out)
 
     return run
 
@@ -386,7 +390,7 @@ def _replace_root(stage: str) -> Callable[[Any, Lookup, Deadline | None], Stage]
                         f"was: {root if root is not MISSING else 'MISSING'}. Type of resulting "
                         f"value: '{type_name(root)}'.",
                     )
-                yield root
+                yield limits.check_value(root)
 
         return run
 

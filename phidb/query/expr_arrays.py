@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from phidb.query import numbers
+from phidb.query import limits, numbers
 from phidb.query.expr_core import (
     MISSING,
     Scope,
@@ -105,15 +105,25 @@ def _index_of_array(args: Any, scope: Scope) -> Any:
     return -1
 
 
+# Every BSON array element takes at least 3 bytes (a type byte and a one-digit name).
+_MAX_ELEMENTS = limits.MAX_VALUE_BYTES // 3
+
+
 @operator("$concatArrays")
 def _concat_arrays(args: Any, scope: Scope) -> Any:
-    out: list[Any] = []
+    arrays: list[list[Any]] = []
     for value in eval_args("$concatArrays", args, scope):
         if nullish(value):
             return None
         if not isinstance(value, list):
             raise fail(28664, f"$concatArrays only supports arrays, not {type_name(value)}")
-        out.extend(value)
+        arrays.append(value)
+    count = sum(len(array) for array in arrays)
+    if count > _MAX_ELEMENTS:
+        raise limits.too_large(count * 3)
+    out: list[Any] = []
+    for array in arrays:
+        out.extend(array)
     return out
 
 
@@ -193,7 +203,8 @@ def _filter(args: Any, scope: Scope) -> Any:
     if not isinstance(array, list):
         raise fail(28651, f"input to $filter must be an array not {type_name(array)}")
     out: list[Any] = []
-    for element in array:
+    for count, element in enumerate(array):
+        scope.tick(count)
         if truthy(evaluate_in(spec["cond"], scope.bind({name: element}))):
             out.append(element)
             if limit is not None and len(out) >= limit:
@@ -214,10 +225,11 @@ def _map(args: Any, scope: Scope) -> Any:
     if not isinstance(array, list):
         raise fail(16883, f"input to $map must be an array not {type_name(array)}")
     out = []
-    for element in array:
+    for count, element in enumerate(array):
+        scope.tick(count)
         value = evaluate_in(spec["in"], scope.bind({name: element}))
         out.append(None if value is MISSING else value)
-    return out
+    return limits.check_value(out)
 
 
 @operator("$reduce")
@@ -230,9 +242,14 @@ def _reduce(args: Any, scope: Scope) -> Any:
     if not isinstance(array, list):
         raise fail(40080, f"$reduce requires that 'input' be an array, found: {type_name(array)}")
     accumulated = evaluate_in(args["initialValue"], scope)
-    for element in array:
+    for count, element in enumerate(array, 1):
+        scope.tick(count)
         accumulated = evaluate_in(args["in"], scope.bind({"this": element, "value": accumulated}))
-    return accumulated
+        if count & (count - 1) == 0:
+            # `in` can double the value each step by sharing it ([$$value, $$value]); measuring
+            # at powers of two stops that within a few steps and costs linear time overall.
+            limits.check_value(accumulated)
+    return limits.check_value(accumulated)
 
 
 # MongoDB refuses a $range whose elements would take more than internalQueryMaxRangeBytes.

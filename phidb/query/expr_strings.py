@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from phidb.query import numbers
+from phidb.query import limits, numbers
 from phidb.query.expr_core import (
     Scope,
     eval_args,
@@ -46,6 +46,10 @@ def _concat(args: Any, scope: Scope) -> Any:
         if not isinstance(value, str):
             raise fail(16702, f"$concat only supports strings, not {type_name(value)}")
         parts.append(value)
+    length = sum(len(part) for part in parts)
+    if length > limits.MAX_VALUE_BYTES:
+        # Refused before joining: a $reduce that doubles a string would otherwise run to GBs.
+        raise limits.too_large(length)
     return "".join(parts)
 
 
