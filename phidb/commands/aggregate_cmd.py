@@ -1,15 +1,19 @@
 """The aggregate command: a leading `$match` goes to the engine (so indexes serve it),
-the rest of the pipeline runs in `phidb.query.aggregate`; `$out` is written here."""
+the rest of the pipeline runs in `phidb.query.aggregate`; `$out` is written and a
+leading `$collStats` answered here."""
 
 from __future__ import annotations
 
+import datetime
+import socket
 from collections.abc import Iterator
 from typing import Any
 
-from phidb.commands.collections import create_collection
+from phidb.commands.collections import create_collection, stats_scale, storage_stats
 from phidb.commands.context import Context
 from phidb.commands.crud_read import open_cursor, request_deadline
 from phidb.commands.namespaces import (
+    UNKNOWN_FIELD,
     Document,
     get_bool,
     get_document,
@@ -19,7 +23,14 @@ from phidb.commands.namespaces import (
     wrong_type,
 )
 from phidb.commands.registry import command
-from phidb.errors import FAILED_TO_PARSE, INVALID_NAMESPACE, TYPE_MISMATCH, MongoError
+from phidb.errors import (
+    FAILED_TO_PARSE,
+    INVALID_NAMESPACE,
+    NAMESPACE_NOT_FOUND,
+    NOT_IMPLEMENTED,
+    TYPE_MISMATCH,
+    MongoError,
+)
 from phidb.query.aggregate import run_pipeline, split_leading_match
 from phidb.query.filter import compile_filter
 from phidb.security.authz.privileges import Privilege, on_cluster, on_database, on_namespace
@@ -79,12 +90,19 @@ def nested_collections(pipeline: list[Any]) -> list[str]:
     return found
 
 
-def out_target(pipeline: list[Any]) -> str | None:
-    """The collection a final `$out` writes (only the same database is supported)."""
+def out_target(pipeline: list[Any], db: str) -> str | None:
+    """The collection a final `$out` writes.
+
+    Limitation: `$out` writes only to the aggregate's own database; `{db: <other>}`
+    is refused (NotImplemented) rather than written to the wrong place.
+    """
     if not pipeline or not isinstance(pipeline[-1], dict) or "$out" not in pipeline[-1]:
         return None
     spec = pipeline[-1]["$out"]
     if isinstance(spec, dict):
+        target_db = spec.get("db", db)
+        if target_db != db:
+            raise MongoError(NOT_IMPLEMENTED, "$out to another database is not supported by phidb")
         spec = spec.get("coll")
     if not isinstance(spec, str):
         raise MongoError(
@@ -102,7 +120,9 @@ def _aggregate_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
         coll = ""
     first = next(iter(stages[0]), "") if stages and isinstance(stages[0], dict) else ""
     needed: list[Privilege] = []
-    if coll is None:
+    if first == "$collStats" and coll:
+        needed.append(on_namespace(ctx.db, coll, "collStats"))
+    elif coll is None:
         if first == "$currentOp":
             needed.append(on_cluster("inprog"))
         else:
@@ -110,13 +130,55 @@ def _aggregate_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
     else:
         needed.append(on_namespace(ctx.db, coll, "find"))
     needed.extend(on_namespace(ctx.db, other, "find") for other in nested_collections(stages))
-    try:
-        target = out_target(stages)
-    except MongoError:
-        target = None
+    # A `$out` this server cannot run is refused as such, not as a missing privilege.
+    target = out_target(stages, ctx.db)
     if target is not None:
         needed.append(on_namespace(ctx.db, target, "insert", "remove", "createCollection"))
     return needed
+
+
+def coll_stats_document(ctx: Context, db: str, coll: str, spec: Any) -> Document:
+    """The one document `$collStats` produces: `storageStats` and `count` when asked.
+
+    Limitation: `latencyStats` and `queryExecStats` are refused; phidb keeps neither.
+    """
+    if not isinstance(spec, dict):
+        raise MongoError(5447000, "$collStats must take a nested object but found: " + str(spec))
+    for option in spec:
+        if option not in ("storageStats", "count"):
+            raise MongoError(
+                UNKNOWN_FIELD
+                if option not in ("latencyStats", "queryExecStats")
+                else NOT_IMPLEMENTED,
+                f"BSON field '$collStats.{option}' is not supported by phidb",
+            )
+    ns = f"{db}.{coll}"
+    out: Document = {
+        "ns": ns,
+        "host": f"{socket.gethostname()}:{ctx.server.config.port}",
+        "localTime": datetime.datetime.now(datetime.UTC),
+    }
+    if "storageStats" in spec:
+        options = get_document(spec, "$collStats", "storageStats", {}) or {}
+        stats = storage_stats(ctx, db, coll, stats_scale(options, "$collStats.storageStats"))
+        if stats is None:
+            raise MongoError(
+                NAMESPACE_NOT_FOUND,
+                "Unable to retrieve storageStats in $collStats stage :: caused by ::"
+                f" Collection [{ns}] not found.",
+            )
+        out["storageStats"] = stats
+    if "count" in spec:
+        get_document(spec, "$collStats", "count")
+        found = ctx.engine.collection_stats(db, coll)
+        if found is None:
+            raise MongoError(
+                NAMESPACE_NOT_FOUND,
+                f"Unable to retrieve count in $collStats stage :: caused by :: Collection [{ns}]"
+                " not found.",
+            )
+        out["count"] = found.count
+    return out
 
 
 def pipeline_source(
@@ -151,12 +213,19 @@ def run_aggregate(
     ctx: Context, db: str, coll: str | None, pipeline: list[Document], deadline: Deadline
 ) -> Iterator[Document]:
     source, rest = pipeline_source(ctx, db, coll, pipeline, deadline)
+    return run_stages(ctx, db, rest, source, deadline)
+
+
+def run_stages(
+    ctx: Context, db: str, stages: list[Document], source: Iterator[Document], deadline: Deadline
+) -> Iterator[Document]:
+    """`stages` over `source`; `$lookup` and its kin read collections of `db`."""
 
     def lookup(other: str) -> Iterator[Document]:
         validate_collection_name(db, other)
         return (doc for _, doc in ctx.engine.find(db, other, {}, deadline))
 
-    return iter(run_pipeline(rest, source, lookup=lookup, deadline=deadline))
+    return iter(run_pipeline(stages, source, lookup=lookup, deadline=deadline))
 
 
 def write_out(ctx: Context, db: str, target: str, docs: Iterator[Document]) -> None:
@@ -209,7 +278,19 @@ def aggregate(ctx: Context, cmd: Document) -> Document:
         # (which mongosh runs at start-up) answers with no operations.
         return open_cursor(ctx, ns, iter(()), batch_size)
 
-    target = out_target(pipeline)
+    for stage in pipeline[1:]:
+        if "$collStats" in stage:
+            raise MongoError(40602, "$collStats is only valid as the first stage in a pipeline")
+    if first == "$collStats":
+        if coll is None:
+            raise MongoError(
+                INVALID_NAMESPACE, "$collStats must be run against a collection namespace"
+            )
+        source = iter([coll_stats_document(ctx, ctx.db, coll, pipeline[0]["$collStats"])])
+        docs = run_stages(ctx, ctx.db, pipeline[1:], source, request_deadline(ctx))
+        return open_cursor(ctx, ns, docs, batch_size)
+
+    target = out_target(pipeline, ctx.db)
     deadline = request_deadline(ctx)
     if target is not None:
         write_out(ctx, ctx.db, target, run_aggregate(ctx, ctx.db, coll, pipeline[:-1], deadline))

@@ -15,10 +15,10 @@ from typing import Any
 from bson.binary import Binary
 
 from phidb.commands.context import Context
+from phidb.commands.namespaces import require, wrong_type
 from phidb.commands.registry import command, no_privileges
 from phidb.errors import (
     AUTHENTICATION_FAILED,
-    BAD_VALUE,
     PROTOCOL_ERROR,
     MongoError,
 )
@@ -39,8 +39,8 @@ log = logging.getLogger("phidb.auth")
 
 @command("saslStart", privileges=no_privileges, requires_auth=False)
 def sasl_start(ctx: Context, cmd: Document) -> Document:
-    mechanism = cmd.get("mechanism")
-    payload = _payload(cmd)
+    mechanism = require(cmd, "saslStart", "mechanism")
+    payload = _payload(cmd, "saslStart")
     options = cmd.get("options")
     skip_empty = isinstance(options, dict) and bool(options.get("skipEmptyExchange", False))
     store = UserStore(ctx.engine)
@@ -66,25 +66,26 @@ def sasl_start(ctx: Context, cmd: Document) -> Document:
 
 @command("saslContinue", privileges=no_privileges, requires_auth=False)
 def sasl_continue(ctx: Context, cmd: Document) -> Document:
-    cid = cmd.get("conversationId")
+    cid = require(cmd, "saslContinue", "conversationId")
+    payload = _payload(cmd, "saslContinue")
     conversation = ctx.conn.conversations.get(cid) if isinstance(cid, int) else None
     if not isinstance(conversation, ScramConversation):
         raise MongoError(PROTOCOL_ERROR, "No SASL session state found")
     if conversation.db != ctx.db:
-        del ctx.conn.conversations[cid]  # type: ignore[arg-type]
+        del ctx.conn.conversations[cid]
         raise MongoError(
             PROTOCOL_ERROR, "Attempt to switch database target during SASL authentication."
         )
 
     try:
-        reply_payload = conversation.step(_payload(cmd))
+        reply_payload = conversation.step(payload)
     except MongoError as exc:
-        del ctx.conn.conversations[cid]  # type: ignore[arg-type]
+        del ctx.conn.conversations[cid]
         _audit_attempt(ctx, conversation, exc.code)
         raise
 
     if conversation.done:
-        del ctx.conn.conversations[cid]  # type: ignore[arg-type]
+        del ctx.conn.conversations[cid]
         _complete(ctx, conversation)
     return {"conversationId": cid, "done": conversation.done, "payload": Binary(reply_payload)}
 
@@ -126,13 +127,15 @@ def _audit_attempt(ctx: Context, conversation: ScramConversation, code: int) -> 
     )
 
 
-def _payload(cmd: Document) -> bytes:
-    payload = cmd.get("payload", b"")
+def _payload(cmd: Document, command: str) -> bytes:
+    """The required `payload` field: BinData, or a string (base64 in MongoDB's shell,
+    the raw message here as pymongo never sends one)."""
+    payload = require(cmd, command, "payload")
     if isinstance(payload, bytes):
         return bytes(payload)
     if isinstance(payload, str):
         return payload.encode("utf-8")
-    raise MongoError(BAD_VALUE, "payload must be a BinData or a string")
+    raise wrong_type(command, "payload", payload, "[string, binData]")
 
 
 @command("logout", privileges=no_privileges, requires_auth=False)

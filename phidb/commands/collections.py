@@ -9,6 +9,7 @@ from typing import Any
 from phidb.commands.context import Context
 from phidb.commands.crud_read import open_cursor
 from phidb.commands.namespaces import (
+    VALUE_OUT_OF_RANGE,
     Document,
     collection_argument,
     get_bool,
@@ -89,6 +90,18 @@ def _create_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
     return [on_namespace(ctx.db, _name(cmd, "create"), "createCollection")]
 
 
+MAX_CAPPED_SIZE = 2**50
+MAX_CAPPED_DOCS = 2**31 - 1
+
+
+def _at_most(field: str, value: int | None, limit: int) -> None:
+    if value is not None and value > limit:
+        raise MongoError(
+            VALUE_OUT_OF_RANGE,
+            f"BSON field '{field}' value must be <= {limit}, actual value '{value}'",
+        )
+
+
 def parse_create_options(cmd: Document) -> Document:
     for option in REFUSED_CREATE_OPTIONS:
         if option in cmd:
@@ -99,8 +112,12 @@ def parse_create_options(cmd: Document) -> Document:
     for option in STORED_CREATE_OPTIONS:
         if option in cmd:
             options[option] = cmd[option]
+    # MongoDB's create parser bounds size to [1, 1 PiB] and max below 2^31 whether
+    # or not the collection is capped; a negative max is refused here too.
+    size = get_int(cmd, "create", "size", minimum=1)
+    _at_most("size", size, MAX_CAPPED_SIZE)
+    _at_most("max", get_int(cmd, "create", "max", minimum=0), MAX_CAPPED_DOCS)
     if get_bool(cmd, "create", "capped"):
-        size = get_int(cmd, "create", "size")
         if size is None:
             raise MongoError(BAD_VALUE, "the 'size' field is required when 'capped' is true")
         options["capped"] = True
@@ -166,13 +183,28 @@ def drop_database(ctx: Context, cmd: Document) -> Document:
 # -- renameCollection -------------------------------------------------------------
 
 
-def _rename_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+def _rename_namespace(value: Any, which: str) -> tuple[str, str]:
     try:
-        src_db, src = split_namespace(cmd.get("renameCollection"), "renameCollection", "from")
-        dst_db, dst = split_namespace(cmd.get("to"), "renameCollection", "to")
-    except MongoError:
-        # A malformed command still needs a privilege; the handler reports the error.
-        return [on_cluster("renameCollectionSameDB", "dropCollection")]
+        return split_namespace(value, "renameCollection", which)
+    except MongoError as exc:
+        if exc.code != INVALID_NAMESPACE:
+            raise
+        side = "source" if which == "renameCollection" else "target"
+        raise MongoError(INVALID_NAMESPACE, f"Invalid {side} namespace: {value}") from None
+
+
+def _rename_namespaces(cmd: Document) -> tuple[str, str, str, str]:
+    """(source db, source collection, target db, target collection), validated."""
+    src_db, src = _rename_namespace(cmd.get("renameCollection"), "renameCollection")
+    dst_db, dst = _rename_namespace(require(cmd, "renameCollection", "to"), "to")
+    if src.startswith("system.") or dst.startswith("system."):
+        raise MongoError(INVALID_NAMESPACE, "renaming system collections is not allowed")
+    return src_db, src, dst_db, dst
+
+
+def _rename_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
+    # A malformed namespace is reported as such before privileges are checked.
+    src_db, src, dst_db, dst = _rename_namespaces(cmd)
     if src_db == dst_db:
         needed = [on_database(src_db, "renameCollectionSameDB")]
     else:
@@ -187,12 +219,8 @@ def _rename_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
 
 @command("renameCollection", privileges=_rename_privileges, admin_only=True)
 def rename_collection(ctx: Context, cmd: Document) -> Document:
-    src_db, src = split_namespace(cmd.get("renameCollection"), "renameCollection", "from")
-    target = require(cmd, "renameCollection", "to")
-    dst_db, dst = split_namespace(target, "renameCollection", "to")
+    src_db, src, dst_db, dst = _rename_namespaces(cmd)
     drop_target = get_bool(cmd, "renameCollection", "dropTarget")
-    if src.startswith("system.") or dst.startswith("system."):
-        raise MongoError(INVALID_NAMESPACE, "renaming system collections is not allowed")
     if (src_db, src) == (dst_db, dst):
         raise MongoError(ILLEGAL_OPERATION, "Can't rename a collection to itself")
     target_existed = collection_exists(ctx, dst_db, dst)
@@ -269,7 +297,7 @@ def list_collections(ctx: Context, cmd: Document) -> Document:
 # -- collStats / dbStats ----------------------------------------------------------
 
 
-def _scale(cmd: Document, command_name: str) -> int:
+def stats_scale(cmd: Document, command_name: str) -> int:
     scale = get_int(cmd, command_name, "scale")
     if scale is None:
         return 1
@@ -285,17 +313,25 @@ def _coll_stats_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
 @command("collStats", privileges=_coll_stats_privileges)
 def coll_stats(ctx: Context, cmd: Document) -> Document:
     name = collection_argument(cmd, "collStats", ctx.db)
-    scale = _scale(cmd, "collStats")
-    stats = ctx.engine.collection_stats(ctx.db, name)
+    scale = stats_scale(cmd, "collStats")
+    stats = storage_stats(ctx, ctx.db, name, scale)
     ns = f"{ctx.db}.{name}"
     if stats is None:
         return {
             "ns": ns, "size": 0, "count": 0, "storageSize": 0, "totalIndexSize": 0,
             "totalSize": 0, "indexSizes": {}, "scaleFactor": scale, "nindexes": 0,
         }  # fmt: skip
+    return {"ns": ns, **stats}
+
+
+def storage_stats(ctx: Context, db: str, name: str, scale: int) -> Document | None:
+    """collStats' figures (also `$collStats.storageStats`), sizes divided by `scale`;
+    None when the collection does not exist."""
+    stats = ctx.engine.collection_stats(db, name)
+    if stats is None:
+        return None
     index_total = sum(stats.index_sizes.values())
     return {
-        "ns": ns,
         "size": stats.size // scale,
         "count": stats.count,
         "avgObjSize": stats.size // stats.count if stats.count else 0,
@@ -325,7 +361,7 @@ def _filesystem_usage(path: str) -> tuple[int, int] | None:
 
 @command("dbStats", privileges=_db_stats_privileges)
 def db_stats(ctx: Context, cmd: Document) -> Document:
-    scale = _scale(cmd, "dbStats")
+    scale = stats_scale(cmd, "dbStats")
     stats = ctx.engine.database_stats(ctx.db)
     reply: dict[str, Any] = {
         "db": ctx.db,

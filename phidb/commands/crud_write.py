@@ -44,11 +44,6 @@ INVALID_LENGTH = 16
 UPDATE_RESULT_TOO_LARGE = 17419
 
 
-def _name(cmd: Document, field: str) -> str:
-    value = cmd.get(field)
-    return value if isinstance(value, str) else ""
-
-
 def _write_reply(n: int, errors: list[tuple[int, MongoError]], **extra: Any) -> Document:
     reply: Document = {"n": n, **extra}
     if errors:
@@ -127,8 +122,25 @@ def insert_documents(
     return inserted, errors
 
 
+# MongoDB's maxWriteBatchSize: drivers split larger batches, so only a hand-built
+# command exceeds it.
+MAX_WRITE_BATCH_SIZE = 100_000
+
+
+def check_batch_size(statements: list[Any]) -> None:
+    """InvalidLength (16) for an empty batch or one over maxWriteBatchSize."""
+    if not 1 <= len(statements) <= MAX_WRITE_BATCH_SIZE:
+        raise MongoError(
+            INVALID_LENGTH,
+            f"Write batch sizes must be between 1 and {MAX_WRITE_BATCH_SIZE}."
+            f" Got {len(statements)} operations.",
+        )
+
+
 def _insert_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
-    return [on_namespace(ctx.db, _name(cmd, "insert"), "insert")]
+    # A write to a namespace no client may write (system.*) is an invalid request,
+    # not a missing privilege: refuse it as such before the privilege check.
+    return [on_namespace(ctx.db, writable_collection(cmd, "insert", ctx.db), "insert")]
 
 
 @command("insert", privileges=_insert_privileges, opcounter="insert")
@@ -137,10 +149,7 @@ def insert(ctx: Context, cmd: Document) -> Document:
     docs = require(cmd, "insert", "documents")
     if not isinstance(docs, list):
         raise wrong_type("insert", "documents", docs, "array")
-    if not docs:
-        raise MongoError(
-            INVALID_LENGTH, "Write batch sizes must be between 1 and 100000. Got 0 operations."
-        )
+    check_batch_size(docs)
     ordered = get_bool(cmd, "insert", "ordered", True)
     get_bool(cmd, "insert", "bypassDocumentValidation")
     n, errors = insert_documents(ctx, ctx.db, coll, docs, ordered)
@@ -238,7 +247,7 @@ def _update_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
     updates = cmd.get("updates")
     if isinstance(updates, list) and any(isinstance(u, dict) and u.get("upsert") for u in updates):
         actions.append("insert")
-    return [on_namespace(ctx.db, _name(cmd, "update"), *actions)]
+    return [on_namespace(ctx.db, writable_collection(cmd, "update", ctx.db), *actions)]
 
 
 @command("update", privileges=_update_privileges, opcounter="update")
@@ -247,6 +256,7 @@ def update(ctx: Context, cmd: Document) -> Document:
     statements = require(cmd, "update", "updates")
     if not isinstance(statements, list):
         raise wrong_type("update", "updates", statements, "array")
+    check_batch_size(statements)
     ordered = get_bool(cmd, "update", "ordered", True)
     get_bool(cmd, "update", "bypassDocumentValidation")
     matched = modified = 0
@@ -306,7 +316,7 @@ def _first(found: Any) -> list[tuple[RecordId, Document]]:
 
 
 def _delete_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
-    return [on_namespace(ctx.db, _name(cmd, "delete"), "remove")]
+    return [on_namespace(ctx.db, writable_collection(cmd, "delete", ctx.db), "remove")]
 
 
 @command("delete", privileges=_delete_privileges, opcounter="delete")
@@ -315,6 +325,7 @@ def delete(ctx: Context, cmd: Document) -> Document:
     statements = require(cmd, "delete", "deletes")
     if not isinstance(statements, list):
         raise wrong_type("delete", "deletes", statements, "array")
+    check_batch_size(statements)
     ordered = get_bool(cmd, "delete", "ordered", True)
     for stmt in statements:
         parse_delete_statement(stmt)
@@ -341,7 +352,8 @@ def _find_and_modify_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
     actions = ["find", "remove" if cmd.get("remove") else "update"]
     if cmd.get("upsert"):
         actions.append("insert")
-    return [on_namespace(ctx.db, _name(cmd, _command_key(cmd)), *actions)]
+    key = _command_key(cmd)
+    return [on_namespace(ctx.db, writable_collection(cmd, key, ctx.db), *actions)]
 
 
 def _parse_find_and_modify(cmd: Document) -> tuple[bool, bool, bool]:

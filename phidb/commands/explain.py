@@ -19,7 +19,7 @@ from phidb.commands.namespaces import (
     wrong_type,
 )
 from phidb.commands.registry import command, lookup
-from phidb.errors import BAD_VALUE, MongoError
+from phidb.errors import BAD_VALUE, COMMAND_NOT_FOUND, ILLEGAL_OPERATION, MongoError
 from phidb.query.aggregate import split_leading_match
 from phidb.query.filter import compile_filter
 from phidb.security.authz.privileges import Privilege
@@ -37,17 +37,17 @@ def _inner(cmd: Document) -> tuple[str, Document]:
     if name == "findandmodify":
         name = "findAndModify"
         inner = {("findAndModify" if k == "findandmodify" else k): v for k, v in inner.items()}
+    if lookup(name) is None:
+        raise MongoError(COMMAND_NOT_FOUND, f"Explain failed due to unknown command: {name}")
     if name not in EXPLAINABLE:
-        raise MongoError(BAD_VALUE, f"Explain failed due to unknown command: {name}")
+        raise MongoError(ILLEGAL_OPERATION, f"Cannot explain cmd: {name}")
     return name, inner
 
 
 def _explain_privileges(ctx: Context, cmd: Document) -> list[Privilege]:
-    """Explaining a command needs exactly the privileges of running it."""
-    try:
-        name, inner = _inner(cmd)
-    except MongoError:
-        return []
+    """Explaining a command needs exactly the privileges of running it; a request
+    that cannot be explained is refused as invalid before privileges are checked."""
+    name, inner = _inner(cmd)
     spec = lookup(name)
     return spec.privileges(ctx, inner) if spec is not None else []
 

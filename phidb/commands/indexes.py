@@ -10,6 +10,7 @@ from phidb.commands.context import Context
 from phidb.commands.crud_read import open_cursor
 from phidb.commands.namespaces import (
     Document,
+    bson_type_name,
     collection_argument,
     get_document,
     get_int,
@@ -46,6 +47,9 @@ REFUSED_OPTIONS = (
     "bits", "min", "max", "bucketSize", "storageEngine", "clustered", "prepareUnique",
 )  # fmt: skip
 SPECIAL_KEY_TYPES = ("text", "2d", "2dsphere", "geoHaystack", "hashed")
+# MongoDB's per-collection limit, counting the _id index.
+MAX_INDEXES = 64
+MAX_TTL_SECONDS = 2**31 - 1
 
 
 def _name(cmd: Document, field: str) -> str:
@@ -96,6 +100,33 @@ def _check_key(key: Any, spec: Document) -> Document:
     return key
 
 
+def render_key(key: Document) -> str:
+    """A key pattern as MongoDB prints one in messages: `{ a: 1, b: -1 }`."""
+    return "{ " + ", ".join(f"{field}: {direction}" for field, direction in key.items()) + " }"
+
+
+def _check_ttl(value: Any) -> None:
+    """CannotCreateIndex (67) for an expireAfterSeconds that is not a number of
+    seconds from 0 to 2^31-1: a TTL monitor would misread it."""
+    if not is_number(value):
+        raise MongoError(
+            CANNOT_CREATE_INDEX,
+            "TTL index 'expireAfterSeconds' option must be numeric, but received a type of"
+            f" '{bson_type_name(value)}'",
+        )
+    seconds = float(str(value))
+    if seconds != seconds or seconds < 0:
+        raise MongoError(
+            CANNOT_CREATE_INDEX, "TTL index 'expireAfterSeconds' option cannot be less than 0"
+        )
+    if seconds > MAX_TTL_SECONDS:
+        raise MongoError(
+            CANNOT_CREATE_INDEX,
+            "TTL index 'expireAfterSeconds' option must be within an acceptable range,"
+            " try a lower number",
+        )
+
+
 def parse_index_spec(spec: Any) -> Document:
     """The engine's `{key, name, unique?, sparse?, ...}` for one entry of `indexes`."""
     if not isinstance(spec, dict):
@@ -120,6 +151,8 @@ def parse_index_spec(spec: Any) -> Document:
                 f"The field '{option}' is not valid for an index specification. Specification:"
                 f' {{ key: {key}, name: "{name}" }}',
             )
+        if option == "expireAfterSeconds":
+            _check_ttl(value)
         if option in ENFORCED_OPTIONS and not isinstance(value, bool) and not is_number(value):
             raise wrong_type("createIndexes", f"indexes.{option}", value, "bool")
         parsed[option] = bool(value) if option in ENFORCED_OPTIONS else value
@@ -147,6 +180,7 @@ def create_indexes(ctx: Context, cmd: Document) -> Document:
 
     created_collection = ensure_collection(ctx, ctx.db, coll)
     existing = {ix["name"] for ix in ctx.engine.list_indexes(ctx.db, coll) or []}
+    _check_index_count(ctx.db, coll, existing, specs)
     before, after = ctx.engine.create_indexes(ctx.db, coll, specs)
     ns = f"{ctx.db}.{coll}"
     for spec in specs:
@@ -161,6 +195,20 @@ def create_indexes(ctx: Context, cmd: Document) -> Document:
     if before == after:
         reply["note"] = "all indexes already exist"
     return reply
+
+
+def _check_index_count(db: str, coll: str, existing: set[str], specs: list[Document]) -> None:
+    """CannotCreateIndex (67) when the new indexes would pass MAX_INDEXES."""
+    names = set(existing) | {"_id_"}
+    for spec in specs:
+        if spec["name"] in names:
+            continue
+        if len(names) >= MAX_INDEXES:
+            raise MongoError(
+                CANNOT_CREATE_INDEX,
+                f"add index fails, too many indexes for {db}.{coll} key:{render_key(spec['key'])}",
+            )
+        names.add(spec["name"])
 
 
 def _list_indexes_privileges(ctx: Context, cmd: Document) -> list[Privilege]:

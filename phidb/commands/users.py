@@ -14,6 +14,7 @@ from typing import Any
 from bson.binary import Binary, UuidRepresentation
 
 from phidb.commands.context import Context
+from phidb.commands.namespaces import wrong_type
 from phidb.commands.registry import command
 from phidb.errors import BAD_VALUE, USER_NOT_FOUND, MongoError
 from phidb.security.audit.events import user_param
@@ -87,9 +88,12 @@ def _mechanisms(cmd: Document, default: list[str]) -> list[str]:
     return [m for m in SCRAM_MECHANISMS if m in value]
 
 
-def _password(cmd: Document, db: str) -> str | None:
+def _password(cmd: Document, db: str, command: str) -> str | None:
     if "pwd" not in cmd:
         return None
+    pwd = cmd["pwd"]
+    if not isinstance(pwd, str):
+        raise wrong_type(command, "pwd", pwd, "string")
     if db == EXTERNAL_DB:
         raise MongoError(BAD_VALUE, "Cannot set a password for users in the $external database")
     if cmd.get("digestPassword", True) is not True:
@@ -97,8 +101,7 @@ def _password(cmd: Document, db: str) -> str | None:
             BAD_VALUE,
             "Use of SCRAM-SHA-256 requires undigested passwords; phidb digests on the server",
         )
-    pwd = cmd["pwd"]
-    if not isinstance(pwd, str) or not pwd:
+    if not pwd:
         raise MongoError(BAD_VALUE, "User passwords must not be empty")
     return pwd
 
@@ -126,7 +129,9 @@ def create_user(ctx: Context, cmd: Document) -> Document:
     db = ctx.db
     if db == "local":
         raise MongoError(BAD_VALUE, "Cannot create users in the local database")
-    pwd = _password(cmd, db)
+    if "\0" in name:
+        raise MongoError(BAD_VALUE, "Username cannot contain NULL characters")
+    pwd = _password(cmd, db, "createUser")
     if pwd is None and db != EXTERNAL_DB:
         raise MongoError(
             BAD_VALUE,
@@ -184,7 +189,7 @@ def update_user(ctx: Context, cmd: Document) -> Document:
     db = ctx.db
     if not any(f in cmd for f in ("pwd", "roles", "customData", "mechanisms")):
         raise MongoError(BAD_VALUE, "Must specify at least one field to update in updateUser")
-    pwd = _password(cmd, db)
+    pwd = _password(cmd, db, "updateUser")
     roles = parse_roles(cmd["roles"], db) if "roles" in cmd else None
     if roles is not None:
         check_roles_exist(roles)

@@ -11,6 +11,8 @@ from typing import Any
 
 import scramp
 
+from phidb.errors import BAD_VALUE, MongoError
+
 SCRAM_SHA_1 = "SCRAM-SHA-1"
 SCRAM_SHA_256 = "SCRAM-SHA-256"
 SCRAM_MECHANISMS = (SCRAM_SHA_1, SCRAM_SHA_256)
@@ -52,9 +54,18 @@ def make_credential(
     count = ITERATIONS[mechanism] if iterations is None else iterations
     salt = secrets.token_bytes(SALT_BYTES[mechanism]) if salt is None else salt
     mech = scramp.ScramMechanism(mechanism)
-    salt_out, stored_key, server_key, count_out = mech.make_auth_info(
-        scram_secret(mechanism, user, password), iteration_count=count, salt=salt
-    )
+    try:
+        salt_out, stored_key, server_key, count_out = mech.make_auth_info(
+            scram_secret(mechanism, user, password), iteration_count=count, salt=salt
+        )
+    except scramp.ScramException:
+        # Only SCRAM-SHA-256 can get here: SHA-1 hashes a hex digest, which SASLprep
+        # always accepts. The message never quotes the password.
+        raise MongoError(
+            BAD_VALUE,
+            f"Error preparing {mechanism} password: it contains characters that SASLprep"
+            " (RFC 4013) prohibits",
+        ) from None
     return {
         "iterationCount": int(count_out),
         "salt": _b64(salt_out),
@@ -64,7 +75,8 @@ def make_credential(
 
 
 def make_credentials(user: str, password: str, mechanisms: Iterable[str]) -> Credentials:
-    """Credentials for every mechanism in `mechanisms` (each must be a SCRAM one)."""
+    """Credentials for every mechanism in `mechanisms` (each must be a SCRAM one);
+    BadValue (2) when SASLprep refuses the password."""
     return {m: make_credential(m, user, password) for m in mechanisms}
 
 
