@@ -359,3 +359,13 @@ def test_map_checks_the_deadline_inside_its_loop() -> None:
     with pytest.raises(MongoError) as info:
         evaluate({"$map": {"input": [1, 2], "in": "$$this"}}, {}, deadline=Expired())
     assert info.value.code == 50
+
+
+def test_infinite_or_nan_positions_are_mongodb_errors_not_python_ones() -> None:
+    inf, nan = float("inf"), float("nan")
+    assert code_of({"$arrayElemAt": [[1], inf]}) == 28691
+    assert code_of({"$range": [0, nan]}) == 28691
+    assert code_of({"$round": [1.5, inf]}) == 51083
+    assert code_of({"$substrCP": ["abc", inf, 1]}) == 34451
+    assert ev({"$substrBytes": ["abc", inf, 1]}) == ""
+    assert ev({"$indexOfCP": ["abc", "b", nan]}) == 1

@@ -26,12 +26,12 @@ def _int32_index(name: str, which: str, value: Any) -> int:
         raise fail(
             28690, f"{name}'s {which} argument must be a numeric value, but is {type_name(value)}"
         )
-    as_float = numbers.to_float(value)
-    if as_float != int(as_float) or not numbers.INT32_MIN <= as_float <= numbers.INT32_MAX:
+    whole = numbers.integral(value)
+    if whole is None or not numbers.INT32_MIN <= whole <= numbers.INT32_MAX:
         raise fail(
             28691, f"{name}'s {which} argument must be representable as a 32-bit integer: {value}"
         )
-    return int(as_float)
+    return whole
 
 
 @operator("$size")

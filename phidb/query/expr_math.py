@@ -181,12 +181,12 @@ def _places(name: str, operands: list[Any]) -> int | None:
             f'{name} requires "place" argument to be an integral value, '
             f"found a value of type: {type_name(places)}",
         )
-    as_float = numbers.to_float(places)
-    if as_float != int(as_float) or not -20 <= as_float <= 100:
+    whole = numbers.integral(places)
+    if whole is None or not -20 <= whole <= 100:
         raise fail(
             51083, f"cannot apply {name} with precision value {places} value must be in [-20, 100]"
         )
-    return int(as_float)
+    return whole
 
 
 def _round_like(name: str, mode: str, args: Any, scope: Scope) -> Any:

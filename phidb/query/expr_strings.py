@@ -72,7 +72,7 @@ def _integer_argument(name: str, which: str, value: Any) -> int:
             34450 if which == "starting index" else 34451,
             f"{name}: {which} must be a numeric type (is BSON type {type_name(value)})",
         )
-    return int(numbers.to_float(value))
+    return numbers.clamped_int(value)
 
 
 @operator("$substr", "$substrBytes")
@@ -89,8 +89,8 @@ def _substr_bytes(args: Any, scope: Scope) -> Any:
         raise fail(
             16035, f"$substrBytes: length must be a numeric type (is BSON type {type_name(length)})"
         )
-    begin = int(numbers.to_float(start))
-    count = int(numbers.to_float(length))
+    begin = numbers.clamped_int(start)
+    count = numbers.clamped_int(length)
     if begin < 0:
         begin = len(data)
     begin = min(begin, len(data))
@@ -124,12 +124,12 @@ def _substr_cp(args: Any, scope: Scope) -> Any:
         raise fail(
             34452, f"$substrCP: length must be a numeric type (is BSON type {type_name(length)})"
         )
-    begin, count = numbers.to_float(start), numbers.to_float(length)
-    if begin != int(begin):
+    begin, count = numbers.integral(start), numbers.integral(length)
+    if begin is None:
         raise fail(
             34451, "$substrCP: starting index cannot be represented as a 32-bit integral value"
         )
-    if count != int(count):
+    if count is None:
         raise fail(34453, "$substrCP: length cannot be represented as a 32-bit integral value")
     if begin < 0:
         raise fail(34455, f"$substrCP: starting index must be non-negative (got: {int(begin)})")
@@ -236,8 +236,8 @@ def _index_of_cp(args: Any, scope: Scope) -> Any:
         raise fail(
             40094, f"$indexOfCP requires a string as the second argument, found: {type_name(token)}"
         )
-    start = int(numbers.to_float(values[2])) if len(values) > 2 else 0
-    end = int(numbers.to_float(values[3])) if len(values) > 3 else len(text)
+    start = numbers.clamped_int(values[2]) if len(values) > 2 else 0
+    end = numbers.clamped_int(values[3]) if len(values) > 3 else len(text)
     return text.find(token, start, end)
 
 

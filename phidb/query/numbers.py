@@ -147,6 +147,14 @@ def integral(value: Any) -> int | None:
     return int(value)
 
 
+def clamped_int(value: Any) -> int:
+    """A number truncated to an int within Int64's range (NaN is 0), for string positions."""
+    as_float = to_float(value)
+    if math.isnan(as_float):
+        return 0
+    return int(max(min(as_float, float(INT64_MAX)), float(INT64_MIN)))
+
+
 def float_pow(base: float, exponent: float) -> float:
     """C's pow() as MongoDB gets it: overflow is an infinity and a domain error NaN, never an
     exception (Python's `**` raises OverflowError, or returns a complex number)."""
