@@ -167,3 +167,9 @@ def test_a_compound_index_serves_equality_then_sort(coll):
         26,
         22,
     ]
+
+
+def test_ttl_option_is_listed(coll):
+    coll.create_index("at", expireAfterSeconds=3600)
+    listed = {i["name"]: i for i in coll.list_indexes()}
+    assert listed["at_1"]["expireAfterSeconds"] == 3600

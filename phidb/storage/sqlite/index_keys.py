@@ -88,6 +88,10 @@ def index_from_spec(spec: Document, table: str | None) -> IndexInfo:
         stored["unique"] = True
     if sparse:
         stored["sparse"] = True
+    # Limitation: a TTL is stored and listed (the command layer checks its value), but
+    # nothing removes expired documents yet.
+    if "expireAfterSeconds" in spec:
+        stored["expireAfterSeconds"] = spec["expireAfterSeconds"]
     if name == ID_INDEX_NAME:
         unique = True
     return IndexInfo(name, dict(key), table, unique, sparse, False, stored)
