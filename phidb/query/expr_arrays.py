@@ -254,8 +254,8 @@ def _reduce(args: Any, scope: Scope) -> Any:
 
 # MongoDB refuses a $range whose elements would take more than internalQueryMaxRangeBytes.
 RANGE_MEMORY_LIMIT = 64 * 1024 * 1024
-# Limitation: each element is counted as 16 bytes (the size of MongoDB's in-memory value), so
-# the largest $range is 4,194,304 elements; phidb's Python ints are bigger than that.
+# Each element counts 16 bytes, the size of MongoDB's in-memory value, so the largest $range is
+# 4,194,304 elements, as in MongoDB (phidb's Python ints take more memory than that count).
 RANGE_BYTES_PER_ELEMENT = 16
 EXCEEDED_MEMORY_LIMIT = 146
 
