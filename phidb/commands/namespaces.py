@@ -3,22 +3,11 @@ MongoDB's wording for a field of the wrong type ("BSON field 'find.limit' is ...
 
 from __future__ import annotations
 
-import datetime
 import re
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from bson.binary import Binary
-from bson.code import Code
-from bson.dbref import DBRef
 from bson.decimal128 import Decimal128
-from bson.int64 import Int64
-from bson.max_key import MaxKey
-from bson.min_key import MinKey
-from bson.objectid import ObjectId
-from bson.regex import Regex
-from bson.timestamp import Timestamp
 
 from phidb.errors import (
     BAD_VALUE,
@@ -27,6 +16,7 @@ from phidb.errors import (
     TYPE_MISMATCH,
     MongoError,
 )
+from phidb.query.expressions import type_name
 
 Document = dict[str, Any]
 
@@ -54,41 +44,7 @@ _BAD_COLLECTION_CHARS = re.compile(r"[\x00$]")
 
 def bson_type_name(value: Any) -> str:
     """The `$type` alias MongoDB prints for `value` in its error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, Int64):
-        return "long"
-    if isinstance(value, int):
-        return "int" if -(2**31) <= value < 2**31 else "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, Decimal128):
-        return "decimal"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Code):
-        return "javascript"
-    if isinstance(value, dict | DBRef):
-        return "object"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Binary | bytes | uuid.UUID):
-        return "binData"
-    if isinstance(value, ObjectId):
-        return "objectId"
-    if isinstance(value, datetime.datetime):
-        return "date"
-    if isinstance(value, Regex | re.Pattern):
-        return "regex"
-    if isinstance(value, Timestamp):
-        return "timestamp"
-    if isinstance(value, MinKey):
-        return "minKey"
-    if isinstance(value, MaxKey):
-        return "maxKey"
-    return type(value).__name__
+    return type_name(value)
 
 
 def is_number(value: Any) -> bool:
