@@ -659,9 +659,7 @@ class SQLiteEngine(Engine):
             rows = collection_scan(dbf, meta.table, deadline)
         else:
             rows = index_scan(dbf, meta, plan, deadline)
-        if matcher is None:
-            return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
-        return matching(rows, matcher)
+        return _decoded(rows, matcher)
 
     def find_sorted(
         self,
@@ -681,10 +679,16 @@ class SQLiteEngine(Engine):
         if direction is None:
             return None
         matcher = compile_filter(filter, deadline) if filter else None
-        rows = ordered_index_scan(dbf, meta, plan, direction, deadline)
-        if matcher is None:
-            return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
-        return matching(rows, matcher)
+        return _decoded(ordered_index_scan(dbf, meta, plan, direction, deadline), matcher)
+
+
+def _decoded(
+    rows: Iterator[tuple[RecordId, bytes]], matcher: Any
+) -> Iterator[tuple[RecordId, Document]]:
+    """Stored rows as (record id, document), only those `matcher` accepts (all if None)."""
+    if matcher is None:
+        return ((rid, bson.decode(raw, CODEC_OPTIONS)) for rid, raw in rows)
+    return matching(rows, matcher)
 
 
 def _encode(doc: Document) -> tuple[bytes, bytes]:
