@@ -149,3 +149,29 @@ def test_distinct_unwinds_arrays_and_dedups_numbers(coll):
 def test_distinct_through_arrays_of_documents(coll):
     coll.insert_one({"items": [{"sku": "p1"}, {"sku": "p2"}, {"sku": "p1"}]})
     assert coll.distinct("items.sku") == ["p1", "p2"]
+
+
+def test_point_reads_by_id_return_exact_types_and_match_numerically(admin):
+    coll = admin.crud_point.c
+    coll.drop()
+    doc = {
+        "_id": 7,
+        "when": datetime.datetime(2024, 5, 1, 12, 30, 15, 123000),
+        "n": Int64(2**40),
+        "d": Decimal128("1.10"),
+        "nested": {"a": [1, {"b": None}]},
+    }
+    coll.insert_one(doc)
+    coll.insert_one({"_id": "seven"})
+    assert coll.find_one({"_id": 7}) == doc
+    assert type(coll.find_one({"_id": 7})["n"]) is Int64
+    # Numeric _id equality ignores the numeric type, as MongoDB's does.
+    assert coll.find_one({"_id": 7.0}) == doc
+    assert coll.find_one({"_id": Int64(7)}) == doc
+    assert coll.find_one({"_id": 8}) is None
+    assert coll.find_one({"_id": "seven"}) == {"_id": "seven"}
+    assert list(coll.find({"_id": 7}).skip(1)) == []
+    assert coll.find_one({"_id": 7}, {"n": 1}) == {"_id": 7, "n": Int64(2**40)}
+    reply = coll.database.command("find", "c", filter={"_id": 7}, batchSize=0)
+    more = coll.database.command("getMore", reply["cursor"]["id"], collection="c")
+    assert more["cursor"]["nextBatch"] == [doc]

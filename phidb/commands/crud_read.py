@@ -6,6 +6,7 @@ skip, limit and projection into a cursor the client continues with getMore.
 
 from __future__ import annotations
 
+import datetime
 import heapq
 import itertools
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bson.int64 import Int64
+from bson.objectid import ObjectId
 
 from phidb.commands.context import Context
 from phidb.commands.cursors import DEFAULT_FIRST_BATCH
@@ -93,6 +95,9 @@ def parse_find(db: str, cmd: Document) -> FindSpec:
 def run_find(ctx: Context, db: str, spec: FindSpec, deadline: Deadline) -> Iterator[Document]:
     """The documents a find returns, lazily where no sort forces reading them all."""
     projection = compile_projection(spec.projection, spec.filter)
+    point = _point_read(ctx, db, spec)
+    if point is not NotImplemented:
+        return iter(() if point is None or spec.skip else (point,))
     ordered = index_ordered(ctx, db, spec, deadline)
     docs: Iterator[Document]
     if ordered is not None:
@@ -107,6 +112,22 @@ def run_find(ctx: Context, db: str, spec: FindSpec, deadline: Deadline) -> Itera
     if projection is not None:
         docs = (projection.apply(doc) for doc in docs)
     return docs
+
+
+_POINT_ID_TYPES = (str, int, float, ObjectId, datetime.datetime)
+
+
+def _point_read(ctx: Context, db: str, spec: FindSpec) -> Any:
+    """MongoDB's IDHACK: `{_id: <scalar>}` with no projection or hint reads one stored
+    document and returns it undecoded. NotImplemented when the find is anything else."""
+    if spec.projection or spec.hint is not None or len(spec.filter) != 1:
+        return NotImplemented
+    value = spec.filter.get("_id", spec.filter)
+    if isinstance(value, bool) or not isinstance(value, _POINT_ID_TYPES):
+        return NotImplemented
+    if isinstance(value, float) and value != value:
+        return NotImplemented  # NaN: leave it to the general path's rules
+    return ctx.engine.find_by_id(db, spec.collection, value)
 
 
 def index_ordered(

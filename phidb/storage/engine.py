@@ -197,6 +197,13 @@ class Engine(abc.ABC):
         """Yield (record id, document) for every document matching `filter`, in
         natural order. Calls `deadline.check()` often enough to honour maxTimeMS."""
 
+    def find_by_id(self, db: str, name: str, id_value: Any) -> Any:
+        """The stored document whose `_id` equals `id_value` (numeric types compare by
+        value), as a `bson.raw_bson.RawBSONDocument` the reply can carry without
+        decoding; None when there is none, NotImplemented when the engine has no such
+        shortcut. For reads only: the result is not a dict."""
+        return NotImplemented
+
     def find_sorted(
         self,
         db: str,

@@ -19,6 +19,7 @@ from typing import Any
 
 import bson
 import sqlcipher3
+from bson.raw_bson import RawBSONDocument
 
 from phidb.errors import (
     BAD_VALUE,
@@ -75,6 +76,8 @@ from phidb.storage.sqlite.scan import (
 )
 
 log = logging.getLogger("phidb.storage")
+
+RAW_CODEC_OPTIONS = CODEC_OPTIONS.with_options(document_class=RawBSONDocument)
 
 # MongoDB's default journal commit interval (storage.journal.commitIntervalMs).
 DEFAULT_COMMIT_INTERVAL_MS = 100
@@ -660,6 +663,20 @@ class SQLiteEngine(Engine):
         else:
             rows = index_scan(dbf, meta, plan, deadline)
         return _decoded(rows, matcher)
+
+    def find_by_id(self, db: str, name: str, id_value: Any) -> Any:
+        found = self._meta(db, name)
+        if found is None:
+            return None
+        dbf, meta = found
+        # _id keys are sort keys, so 1, 1.0 and Int64(1) find the same document, as a
+        # MongoDB equality would.
+        row = (
+            dbf.conn()
+            .execute(f"SELECT doc FROM {meta.table} WHERE id = ?", (sort_key(id_value),))
+            .fetchone()
+        )
+        return None if row is None else RawBSONDocument(row[0], RAW_CODEC_OPTIONS)
 
     def find_sorted(
         self,
