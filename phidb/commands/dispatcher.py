@@ -106,8 +106,8 @@ def _refuse_transactions(cmd: Document) -> None:
 def _journal(ctx: Context, cmd: Document) -> None:
     """writeConcern `j: true` (or `fsync: true`): wait until the writes are on disk."""
     concern = cmd.get("writeConcern")
-    if isinstance(concern, dict) and (concern.get("j") is True or concern.get("fsync") is True):
-        ctx.engine.flush(ctx.db)
+    if isinstance(concern, dict) and (concern.get("j") or concern.get("fsync")):
+        ctx.engine.flush()
 
 
 def _authorize(ctx: Context, spec: CommandSpec, cmd: Document) -> None:
