@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import bson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,9 +58,10 @@ counter = iter(range(10**9))
     sort=st.sampled_from(SORTS),
     filter_value=values,
     filter_kind=st.sampled_from(["none", "eq", "gte", "lt"]),
+    raw=st.booleans(),
 )
 def test_index_order_equals_sorting_the_matches(
-    engine: SQLiteEngine, docs, index, sort, filter_value, filter_kind
+    engine: SQLiteEngine, docs, index, sort, filter_value, filter_kind, raw
 ):
     name = f"c{next(counter)}"
     engine.create_indexes("t", name, [{"key": index, "name": "ix"}])
@@ -74,10 +76,12 @@ def test_index_order_equals_sorting_the_matches(
     spec = dict(sort)
     key = compile_sort(spec)
     expected = sorted((doc for _, doc in engine.find("t", name, filter_)), key=key)
-    ordered = engine.find_sorted("t", name, filter_, sort, hint="ix")
+    ordered = engine.find_sorted("t", name, filter_, sort, hint="ix", raw=raw)
     if ordered is None:
         return
-    got = [doc for _, doc in ordered]
+    # Undecoded results (raw=True, when the index alone proves the match) must decode to
+    # exactly the documents a decoded read returns.
+    got = [doc if isinstance(doc, dict) else bson.decode(doc.raw) for _, doc in ordered]
     assert [key(d) for d in got] == [key(d) for d in expected]
     assert sorted(d["_id"] for d in got) == sorted(d["_id"] for d in expected)
 
@@ -87,6 +91,23 @@ def test_a_multikey_index_does_not_provide_order(tmp_path: Path):
     eng.create_indexes("t", "c", [{"key": {"a": 1}, "name": "a_1"}])
     eng.insert("t", "c", [{"_id": 1, "a": [3, 1]}, {"_id": 2, "a": 2}], ordered=True)
     assert eng.find_sorted("t", "c", {}, [("a", 1)], hint="a_1") is None
+    eng.close()
+
+
+def test_an_exact_index_match_is_served_undecoded(tmp_path: Path):
+    eng = SQLiteEngine(str(tmp_path), None)
+    eng.create_indexes("t", "obs", [{"key": {"p": 1, "when": -1}, "name": "p_when"}])
+    eng.insert("t", "obs", [{"_id": 1, "p": "A", "when": 2}, {"_id": 2, "p": 1.0, "when": 1}], True)
+    raw = eng.find_sorted("t", "obs", {"p": "A"}, [("when", -1)], raw=True)
+    assert raw is not None
+    [(_, doc)] = list(raw)
+    assert not isinstance(doc, dict) and bson.decode(doc.raw) == {"_id": 1, "p": "A", "when": 2}
+    # Numeric equality across types is what the index key compares, as MongoDB's.
+    numeric = eng.find_sorted("t", "obs", {"p": 1}, [("when", -1)], raw=True)
+    assert numeric is not None and [d["_id"] for _, d in numeric] == [2]
+    # A filter the index cannot decide alone is checked document by document.
+    checked = eng.find_sorted("t", "obs", {"p": "A", "when": 3}, [("when", -1)], raw=True)
+    assert checked is not None and list(checked) == []
     eng.close()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,8 @@ def run_find(ctx: Context, db: str, spec: FindSpec, deadline: Deadline) -> Itera
     docs: Iterator[Document]
     if ordered is not None:
         # The index hands the documents over in sort order: a limit stops the read.
-        docs = (doc for _, doc in ordered)
+        # Undecoded documents are read-only Mappings the reply encoder copies as they are.
+        docs = (doc for _, doc in ordered)  # type: ignore[misc]
     else:
         found = ctx.engine.find(db, spec.collection, spec.filter, deadline, spec.hint)
         docs = (doc for _, doc in found)
@@ -132,12 +133,15 @@ def _point_read(ctx: Context, db: str, spec: FindSpec) -> Any:
 
 def index_ordered(
     ctx: Context, db: str, spec: FindSpec, deadline: Deadline
-) -> Iterator[tuple[int, Document]] | None:
-    """The matches in sort order straight from an index, when one provides it."""
+) -> Iterator[tuple[int, Mapping[str, Any]]] | None:
+    """The matches in sort order straight from an index, when one provides it; without a
+    projection they may stay undecoded BSON all the way into the reply."""
     if not spec.sort or natural_direction(spec.sort) is not None:
         return None
     fields = [(".".join(path), 1 if ascending else -1) for path, ascending in parse_sort(spec.sort)]
-    return ctx.engine.find_sorted(db, spec.collection, spec.filter, fields, deadline, spec.hint)
+    return ctx.engine.find_sorted(
+        db, spec.collection, spec.filter, fields, deadline, spec.hint, raw=not spec.projection
+    )
 
 
 def sort_documents(

@@ -212,10 +212,13 @@ class Engine(abc.ABC):
         sort: list[tuple[str, int]],
         deadline: Deadline = NO_DEADLINE,
         hint: Any = None,
-    ) -> Iterator[tuple[RecordId, Document]] | None:
+        raw: bool = False,
+    ) -> Iterator[tuple[RecordId, Mapping[str, Any]]] | None:
         """The matches of `filter` already in `sort` order ([(path, 1 | -1)]), when an
         index provides that order; None otherwise (the caller sorts `find`'s results).
-        Lets a sorted, limited query stop after `limit` documents."""
+        Lets a sorted, limited query stop after `limit` documents. With `raw`, documents
+        the index alone proves to match may come as `RawBSONDocument`s (undecoded,
+        read-only) instead of dicts."""
         return None
 
     @abc.abstractmethod

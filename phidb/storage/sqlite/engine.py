@@ -10,6 +10,7 @@ when encryption is off on purpose.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 import bson
 import sqlcipher3
+from bson.objectid import ObjectId
 from bson.raw_bson import RawBSONDocument
 
 from phidb.errors import (
@@ -686,7 +688,8 @@ class SQLiteEngine(Engine):
         sort: list[tuple[str, int]],
         deadline: Deadline = NO_DEADLINE,
         hint: Any = None,
-    ) -> Iterator[tuple[RecordId, Document]] | None:
+        raw: bool = False,
+    ) -> Iterator[tuple[RecordId, Mapping[str, Any]]] | None:
         found = self._meta(db, name)
         if found is None:
             return None
@@ -695,8 +698,31 @@ class SQLiteEngine(Engine):
         direction = sort_direction(plan, sort)
         if direction is None:
             return None
+        rows = ordered_index_scan(dbf, meta, plan, direction, deadline)
+        if raw and _index_decides(filter, plan):
+            # Every key in the scanned range equals the filter's one value, so every row
+            # matches: hand the stored BSON over undecoded.
+            return ((rid, RawBSONDocument(raw, RAW_CODEC_OPTIONS)) for rid, raw in rows)
         matcher = compile_filter(filter, deadline) if filter else None
-        return _decoded(ordered_index_scan(dbf, meta, plan, direction, deadline), matcher)
+        return _decoded(rows, matcher)
+
+
+_EXACT_KEY_TYPES = (str, int, float, ObjectId, datetime.datetime)
+
+
+def _index_decides(filter: Document, plan: Any) -> bool:
+    """Whether the plan's index range alone proves a match: the filter is one equality on
+    the index's first field, with a scalar whose index key equality is MongoDB's equality,
+    on an index that is neither multikey (an array holds other values) nor sparse."""
+    index = plan.index
+    if index is None or index.multikey or index.sparse or len(filter) != 1:
+        return False
+    ((path, value),) = filter.items()
+    if path != next(iter(index.key)) or not plan.leading_point:
+        return False
+    if isinstance(value, bool) or not isinstance(value, _EXACT_KEY_TYPES):
+        return False
+    return not (isinstance(value, float) and value != value)
 
 
 def _decoded(
