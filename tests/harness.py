@@ -182,6 +182,17 @@ def running_server(
         server.stop()
 
 
+def serve_once(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`phidb serve ARGS` expected to refuse to start (a start that serves times out)."""
+    return subprocess.run(
+        [sys.executable, "-m", "phidb", "serve", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
 def dev_certs(out: Path) -> DevCerts:
     return generate_dev_certs(out)
 

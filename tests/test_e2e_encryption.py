@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness import PhidbServer, make_server
+from harness import PhidbServer, make_server, serve_once
 from phidb.certs import DevCerts
 from phidb.query.order import sort_key
 from phidb.security.keys.keyfile import generate_key_file
@@ -113,17 +113,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory, certs: DevCerts) -> Iterato
         yield srv
     finally:
         srv.stop()
-
-
-def serve_once(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`phidb serve ARGS` expected to refuse to start (a start that serves times out)."""
-    return subprocess.run(
-        [sys.executable, "-m", "phidb", "serve", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def with_key(args: list[str], key: Path) -> list[str]:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import signal
 import socket
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import bson
@@ -21,7 +18,7 @@ import yaml
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
-from harness import PhidbServer, free_port
+from harness import PhidbServer, free_port, serve_once
 from phidb.certs import DevCerts
 from phidb.security.keys.keyfile import generate_key_file
 from phidb.wire import frames
@@ -54,17 +51,6 @@ def configured(tmp_path_factory: pytest.TempPathFactory, certs: DevCerts) -> Ite
         yield srv
     finally:
         srv.stop()
-
-
-def serve_once(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`phidb serve ARGS` expected to refuse to start (a start that serves times out)."""
-    return subprocess.run(
-        [sys.executable, "-m", "phidb", "serve", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def test_a_config_file_alone_starts_a_secure_server(configured: PhidbServer) -> None:
